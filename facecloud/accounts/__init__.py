@@ -1,0 +1,3 @@
+from facecloud.accounts.service import AccountInfo, Accounts, Credentials, SigningKey
+
+__all__ = ["AccountInfo", "Accounts", "Credentials", "SigningKey"]

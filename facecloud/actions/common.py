@@ -1,0 +1,28 @@
+"""Request fields and helpers shared by the image actions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from facecloud.gateway.registry import ActionContext, TencentRequest
+
+if TYPE_CHECKING:
+    from facecloud.vision.image import DecodedImage
+
+FACE_MODEL_VERSION = "3.0"
+
+
+class ImageRequest(TencentRequest):
+    """`Image` (base64) or `Url`; when both are given, Url wins (Tencent's rule)."""
+
+    Image: str | None = None
+    Url: str | None = None
+    NeedRotateDetection: int = Field(0, ge=0, le=1)
+
+
+def load_image(
+    ctx: ActionContext, image: str | None, url: str | None, need_rotate: int = 0
+) -> DecodedImage:
+    return ctx.runtime.vision.decode(image=image, url=url, need_rotate=bool(need_rotate))

@@ -1,0 +1,75 @@
+"""One settings object, read from the environment (FACECLOUD_*) and passed in, never imported as a global."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+
+def _default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "facecloud"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("./facecloud-data")
+    # SQLAlchemy URL; empty means SQLite in data_dir.
+    database_url: str = ""
+    # Folder holding weights no registry carries (liveness .pth files); default <data_dir>/models.
+    model_dir: Path | None = None
+    # Registry-fetched weights and converted models live here (never in the repository).
+    cache_dir: Path = field(default_factory=_default_cache_dir)
+    # Key that encrypts SecretKeys at rest (urlsafe base64 Fernet key); empty: <data_dir>/master.key is created.
+    master_key: str = ""
+    billing_timezone: str = "Asia/Shanghai"
+    signature_window_s: int = 300
+    redis_url: str = ""
+    # Vector index backend: "embedded" (in-process) or "milvus" (milvus_uri: a server URL or a milvus-lite file).
+    vector_backend: str = "embedded"
+    milvus_uri: str = ""
+    # Request limits, before parsing.
+    max_body_bytes: int = 8 * 1024 * 1024
+    # Rate limits (queries per second per account and action group).
+    rate_limit_qps: int = 50
+    rate_limit_qps_live_accurate: int = 5
+    operator_password: str = ""
+    webhook_url: str = ""
+    # Comma-separated CIDRs that Url inputs may reach although private (SSRF allow-list).
+    url_allow_cidrs: str = ""
+    url_fetch_timeout_s: float = 5.0
+    # Threads per ONNX Runtime session; 0 lets the vision package choose for the machine.
+    inference_threads: int = 0
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'facecloud.db').resolve()}"
+
+    @property
+    def resolved_model_dir(self) -> Path:
+        return self.model_dir or self.data_dir / "models"
+
+    def with_overrides(self, **overrides: object) -> Settings:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        env = dict(os.environ if env is None else env)
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"FACECLOUD_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _coerce(f.type, raw)
+        return cls(**values).with_overrides(**overrides)
+
+
+def _coerce(type_name: object, raw: str) -> object:
+    kind = str(type_name)
+    if "Path" in kind:
+        return Path(raw)
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    return raw

@@ -1,0 +1,124 @@
+"""The TencentCloud API 3.0 endpoint: authenticate, dispatch through the registry, meter, answer an envelope."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from facecloud.accounts.replay import MemoryReplayGuard, RedisReplayGuard, ReplayGuard, SqlReplayGuard
+from facecloud.errors import ApiError
+from facecloud.gateway import auth, envelope, metrics, params
+from facecloud.gateway.registry import API_VERSION, Action, ActionContext, registry
+from facecloud.runtime import Runtime
+
+log = logging.getLogger("facecloud.api")
+
+# A failed call is free, except this one (billing rules: "What is billable").
+BILLABLE_ERRORS = frozenset({"InvalidParameterValue.NoFaceInPhoto"})
+LANGUAGES = frozenset({"zh-CN", "en-US"})
+
+
+class RequestTooLarge(Exception):
+    pass
+
+
+def make_replay_guard(runtime: Runtime, workers: int) -> ReplayGuard:
+    if runtime.settings.redis_url:
+        return RedisReplayGuard(runtime.settings.redis_url)
+    if workers > 1:
+        return SqlReplayGuard(runtime.db)
+    return MemoryReplayGuard()
+
+
+class ApiEndpoint:
+    def __init__(self, runtime: Runtime, replay_guard: ReplayGuard) -> None:
+        self.runtime = runtime
+        self.replay_guard = replay_guard
+        self.actions = registry()
+
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        language = headers.get("x-tc-language", "zh-CN")
+        language = language if language in LANGUAGES else "zh-CN"
+        action_name = headers.get("x-tc-action") or request.query_params.get("Action", "")
+        label = action_name if action_name in self.actions else "unknown"
+        extra: dict[str, Any] = {"RequestId": request_id, "action": action_name}
+        try:
+            fields = await self._handle(request, headers, action_name, request_id, language, extra)
+            response, code = envelope.success(fields, request_id), "Success"
+        except ApiError as error:
+            response, code = envelope.failure(error, request_id, language), error.code
+        except Exception:
+            log.exception("unhandled error", extra=extra)
+            response, code = envelope.failure(ApiError("InternalError"), request_id, language), "InternalError"
+        elapsed = time.perf_counter() - started
+        metrics.observe(label, code, elapsed)
+        log.info("request", extra={**extra, "code": code, "ms": round(elapsed * 1000, 2)})
+        return response
+
+    async def _handle(
+        self, request: Request, headers: dict[str, str], action_name: str, request_id: str, language: str,
+        extra: dict[str, Any],
+    ) -> dict[str, Any]:
+        if request.method not in ("GET", "POST"):
+            raise ApiError("UnsupportedOperation", f"HTTP method {request.method} is not supported.")
+        body = await self._read_body(request)
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        settings = self.runtime.settings
+        key = await run_in_threadpool(
+            auth.verify, method=request.method, query=query, headers=headers, body=body,
+            accounts=self.runtime.accounts, replay_guard=self.replay_guard, window_s=settings.signature_window_s,
+        )
+        extra["account"] = key.account.app_id
+        version = headers.get("x-tc-version") or request.query_params.get("Version", "")
+        if version != API_VERSION:
+            raise ApiError("NoSuchVersion", f"Version `{version}` does not exist; use {API_VERSION}.",
+                           f"接口版本 `{version}` 不存在，请使用 {API_VERSION}。")
+        action = self.actions.get(action_name)
+        if action is None:
+            raise ApiError("InvalidAction", f"The action `{action_name}` does not exist.", f"接口 `{action_name}` 不存在。")
+        raw = params.parse_flat_query(query) if request.method == "GET" else params.parse_json_body(body)
+        typed = params.validate(action.request, raw)
+        ctx = ActionContext(
+            account_id=key.account.id, app_id=key.account.app_id, request_id=request_id, language=language,
+            runtime=self.runtime, region=headers.get("x-tc-region", ""),
+        )
+        return await run_in_threadpool(self._run, action, typed, ctx)
+
+    def _run(self, action: Action, typed: Any, ctx: ActionContext) -> dict[str, Any]:
+        service = action.billed_service(typed)
+        if service is None:
+            return action.handler(typed, ctx)
+        billing = self.runtime.billing
+        billing.ensure_can_bill(ctx.account_id, service)
+        try:
+            fields = action.handler(typed, ctx)
+        except ApiError as error:
+            if error.code in BILLABLE_ERRORS:
+                billing.record_call(ctx.account_id, service, action.name, ctx.request_id)
+            raise
+        billing.record_call(ctx.account_id, service, action.name, ctx.request_id)
+        return fields
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.runtime.settings.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise ApiError("RequestSizeLimitExceeded", f"The request body exceeds {limit} bytes.",
+                           f"请求包体超过 {limit} 字节。")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError("RequestSizeLimitExceeded", f"The request body exceeds {limit} bytes.",
+                               f"请求包体超过 {limit} 字节。")
+            chunks.append(chunk)
+        return b"".join(chunks)

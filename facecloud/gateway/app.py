@@ -1,0 +1,32 @@
+"""The ASGI application: the API at `/`, health, metrics and (when present) the console."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from facecloud.gateway import metrics
+from facecloud.gateway.api import ApiEndpoint, make_replay_guard
+from facecloud.runtime import Runtime
+
+
+def create_app(runtime: Runtime, workers: int = 1) -> Starlette:
+    endpoint = ApiEndpoint(runtime, make_replay_guard(runtime, workers))
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok", "actions": len(endpoint.actions)})
+
+    async def prometheus(_: Request) -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    routes = [
+        Route("/", endpoint.handle, methods=["GET", "POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", prometheus, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.runtime = runtime
+    return app

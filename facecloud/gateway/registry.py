@@ -1,0 +1,77 @@
+"""The action registry: every Tencent action is registered once, with its typed request and its billed service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from facecloud.runtime import Runtime
+
+API_VERSION = "2020-03-03"
+
+
+class TencentRequest(BaseModel):
+    """Base of every request schema: Tencent field names as they are; unknown fields are ignored like Tencent does."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    account_id: int
+    app_id: int
+    request_id: str
+    language: str
+    runtime: Runtime
+    region: str = ""
+
+
+Req = TypeVar("Req", bound=TencentRequest)
+# A service id of the price list, a function of the request that picks one (search vs multi_search), or None (free).
+Service = str | Callable[[Any], str | None] | None
+Handler = Callable[[Any, ActionContext], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    request: type[TencentRequest]
+    handler: Handler
+    service: Service = None
+    # Rate-limit group; actions share Tencent's default 50 QPS per group unless a group says otherwise.
+    limit_group: str = ""
+
+    def billed_service(self, request: TencentRequest) -> str | None:
+        if callable(self.service):
+            return self.service(request)
+        return self.service
+
+
+_REGISTRY: dict[str, Action] = {}
+
+
+def action(name: str, request: type[Req], service: Service = None, limit_group: str = "") -> Callable[
+    [Callable[[Req, ActionContext], dict[str, Any]]], Callable[[Req, ActionContext], dict[str, Any]]
+]:
+    """Register a handler: `@action("DetectFace", DetectFaceRequest, service="detect")`.
+
+    The handler is a plain function (typed request, context) -> dict of response fields (no RequestId);
+    it raises facecloud.errors.ApiError for any error."""
+
+    def register(handler: Callable[[Req, ActionContext], dict[str, Any]]) -> Callable[[Req, ActionContext], dict[str, Any]]:
+        if name in _REGISTRY:
+            raise ValueError(f"action {name} registered twice")
+        _REGISTRY[name] = Action(name, request, handler, service, limit_group or name)
+        return handler
+
+    return register
+
+
+def registry() -> dict[str, Action]:
+    import facecloud.actions  # noqa: F401  (registers every action module)
+
+    return _REGISTRY

@@ -1,0 +1,53 @@
+"""Everything a process needs, built once from Settings and passed in (no module globals).
+
+Parts are built lazily, so a CLI command or a test only pays for what it touches."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from facecloud.accounts import Accounts
+from facecloud.accounts.secrets import SecretBox, load_or_create_master_key
+from facecloud.config import Settings
+from facecloud.db import Database
+
+if TYPE_CHECKING:
+    from facecloud.billing import Billing
+    from facecloud.gallery import Gallery
+    from facecloud.vision.pipeline import Pipeline
+
+
+class Runtime:
+    def __init__(self, settings: Settings, migrate: bool = True) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.resolved_database_url)
+        if migrate:
+            self.db.migrate()
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        key = load_or_create_master_key(self.settings.master_key, self.settings.data_dir)
+        return Accounts(self.db, SecretBox(key))
+
+    @cached_property
+    def billing(self) -> Billing:
+        from facecloud.billing import Billing
+
+        return Billing(self.db, self.settings)
+
+    @cached_property
+    def vision(self) -> Pipeline:
+        from facecloud.vision.pipeline import Pipeline
+
+        return Pipeline.from_settings(self.settings)
+
+    @cached_property
+    def gallery(self) -> Gallery:
+        from facecloud.gallery import Gallery
+
+        return Gallery(self.db, self.settings)
+
+    def close(self) -> None:
+        self.db.dispose()

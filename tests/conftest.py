@@ -1,0 +1,114 @@
+"""Shared test fixtures: a real facecloud server on loopback, accounts, and the official Tencent SDK pointed at it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from facecloud.accounts import Credentials
+from facecloud.config import Settings
+from facecloud.gateway.app import create_app
+from facecloud.runtime import Runtime
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("FACECLOUD_SHARED_DIR", REPO.parent / "shared"))
+DATA = SHARED / "data"
+LIVENESS_MODELS = SHARED / "models" / "liveness"
+
+
+def need_data(*parts: str) -> Path:
+    """A folder or file of ../shared/data, or skip the test with the reason."""
+    path = DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared test data not found at {path}")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    runtime: Runtime
+    host: str
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.endpoint}"
+
+    def new_account(self, name: str = "test") -> Credentials:
+        return self.runtime.accounts.create(name)
+
+    def client(self, creds: Credentials, language: str | None = None):  # type: ignore[no-untyped-def]
+        return sdk_client(self.endpoint, creds.secret_id, creds.secret_key, language)
+
+
+def sdk_client(endpoint: str, secret_id: str, secret_key: str, language: str | None = None):  # type: ignore[no-untyped-def]
+    from tencentcloud.common import credential
+    from tencentcloud.common.profile.client_profile import ClientProfile
+    from tencentcloud.common.profile.http_profile import HttpProfile
+    from tencentcloud.iai.v20200303 import iai_client
+
+    http = HttpProfile(endpoint=endpoint, protocol="http", reqTimeout=120)
+    profile = ClientProfile(httpProfile=http, language=language) if language else ClientProfile(httpProfile=http)
+    return iai_client.IaiClient(credential.Credential(secret_id, secret_key), "ap-guangzhou", profile)
+
+
+def test_settings(tmp: Path, **overrides: object) -> Settings:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACECLOUD_")}
+    env.setdefault("FACECLOUD_MODEL_DIR", str(LIVENESS_MODELS))
+    if "FACECLOUD_CACHE_DIR" in os.environ:
+        env["FACECLOUD_CACHE_DIR"] = os.environ["FACECLOUD_CACHE_DIR"]
+    return Settings.from_env(env, data_dir=tmp, **overrides)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for the whole session (models load once); each test makes its own account."""
+    runtime = Runtime(test_settings(tmp_path_factory.mktemp("facecloud-data")))
+    yield from _serve(runtime)
+
+
+def _serve(runtime: Runtime) -> Iterator[LiveServer]:
+    port = free_port()
+    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not uv.started:
+        if time.time() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    try:
+        yield LiveServer(runtime, "127.0.0.1", port)
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
+        runtime.close()
+
+
+@pytest.fixture
+def account(server: LiveServer) -> Credentials:
+    return server.new_account()
+
+
+@pytest.fixture
+def client(server: LiveServer, account: Credentials):  # type: ignore[no-untyped-def]
+    return server.client(account)
