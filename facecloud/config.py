@@ -33,7 +33,13 @@ class Settings:
     # Rate limits (queries per second per account and action group).
     rate_limit_qps: int = 50
     rate_limit_qps_live_accurate: int = 5
+    # Deadlines: the whole body must arrive within body_read_timeout_s; a handler answers within request_timeout_s
+    # (FailedOperation.RequestTimeout, never billed). 0 disables a deadline.
+    body_read_timeout_s: float = 30.0
+    request_timeout_s: float = 60.0
     operator_password: str = ""
+    # Console session cookie "Secure" flag: "auto" (when the request came over https), "always" or "never".
+    console_secure_cookie: str = "auto"
     webhook_url: str = ""
     # Comma-separated CIDRs that Url inputs may reach although private (SSRF allow-list).
     url_allow_cidrs: str = ""

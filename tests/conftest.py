@@ -112,3 +112,35 @@ def account(server: LiveServer) -> Credentials:
 @pytest.fixture
 def client(server: LiveServer, account: Credentials):  # type: ignore[no-untyped-def]
     return server.client(account)
+
+
+SERVICE_MARKERS = ("postgres", "redis", "browser")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Where CI promises the services (FACECLOUD_REQUIRE_SERVICES=1), a skipped service test is a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    required = os.environ.get("FACECLOUD_REQUIRE_SERVICES") == "1"
+    if required and report.skipped and any(item.get_closest_marker(m) for m in SERVICE_MARKERS):
+        report.outcome = "failed"
+        report.longrepr = f"skipped although FACECLOUD_REQUIRE_SERVICES=1: {report.longrepr}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """Admin URL of a PostgreSQL server (mark tests using it with @pytest.mark.postgres)."""
+    url = os.environ.get("FACECLOUD_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("PostgreSQL tests need FACECLOUD_TEST_DATABASE_URL (.ci/run sets it)")
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of a Redis server (mark tests using it with @pytest.mark.redis)."""
+    url = os.environ.get("FACECLOUD_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("Redis tests need FACECLOUD_TEST_REDIS_URL (.ci/run sets it)")
+    return url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -13,7 +14,8 @@ from starlette.responses import Response
 
 from facecloud.accounts.replay import MemoryReplayGuard, RedisReplayGuard, ReplayGuard, SqlReplayGuard
 from facecloud.errors import ApiError
-from facecloud.gateway import auth, envelope, metrics, params
+from facecloud.gateway import auth, envelope, metrics, params, ratelimit
+from facecloud.gateway.deadline import CallOutcome, run_with_deadline, timeout_error
 from facecloud.gateway.registry import API_VERSION, Action, ActionContext, registry
 from facecloud.runtime import Runtime
 
@@ -24,8 +26,12 @@ BILLABLE_ERRORS = frozenset({"InvalidParameterValue.NoFaceInPhoto"})
 LANGUAGES = frozenset({"zh-CN", "en-US"})
 
 
-class RequestTooLarge(Exception):
-    pass
+
+
+def is_read_only(action_name: str) -> bool:
+    """Tencent names its pure reads Get*. A replayed read changes and bills nothing, and TC3 has no nonce, so two
+    identical reads within one second are legitimate; a replayed write or billable call is refused."""
+    return action_name.startswith("Get")
 
 
 def make_replay_guard(runtime: Runtime, workers: int) -> ReplayGuard:
@@ -37,9 +43,12 @@ def make_replay_guard(runtime: Runtime, workers: int) -> ReplayGuard:
 
 
 class ApiEndpoint:
-    def __init__(self, runtime: Runtime, replay_guard: ReplayGuard) -> None:
+    def __init__(
+        self, runtime: Runtime, replay_guard: ReplayGuard, rate_limiter: ratelimit.RateLimiter | None = None
+    ) -> None:
         self.runtime = runtime
         self.replay_guard = replay_guard
+        self.rate_limiter = rate_limiter or ratelimit.MemoryRateLimiter()
         self.actions = registry()
 
     async def handle(self, request: Request) -> Response:
@@ -73,9 +82,9 @@ class ApiEndpoint:
         body = await self._read_body(request)
         query = request.scope.get("query_string", b"").decode("latin-1")
         settings = self.runtime.settings
-        key = await run_in_threadpool(
+        key, signature = await run_in_threadpool(
             auth.verify, method=request.method, query=query, headers=headers, body=body,
-            accounts=self.runtime.accounts, replay_guard=self.replay_guard, window_s=settings.signature_window_s,
+            accounts=self.runtime.accounts, window_s=settings.signature_window_s,
         )
         extra["account"] = key.account.app_id
         version = headers.get("x-tc-version") or request.query_params.get("Version", "")
@@ -85,30 +94,48 @@ class ApiEndpoint:
         action = self.actions.get(action_name)
         if action is None:
             raise ApiError("InvalidAction", f"The action `{action_name}` does not exist.", f"接口 `{action_name}` 不存在。")
+        if not is_read_only(action_name):
+            await run_in_threadpool(auth.refuse_replay, self.replay_guard, signature, settings.signature_window_s)
+        await run_in_threadpool(ratelimit.check, self.rate_limiter, settings, key.account.id, action.limit_group)
         raw = params.parse_flat_query(query) if request.method == "GET" else params.parse_json_body(body)
         typed = params.validate(action.request, raw)
         ctx = ActionContext(
             account_id=key.account.id, app_id=key.account.app_id, request_id=request_id, language=language,
             runtime=self.runtime, region=headers.get("x-tc-region", ""),
         )
-        return await run_in_threadpool(self._run, action, typed, ctx)
+        return await run_with_deadline(lambda outcome: self._run(action, typed, ctx, outcome),
+                                       settings.request_timeout_s)
 
-    def _run(self, action: Action, typed: Any, ctx: ActionContext) -> dict[str, Any]:
+    def _run(self, action: Action, typed: Any, ctx: ActionContext, outcome: CallOutcome) -> dict[str, Any]:
         service = action.billed_service(typed)
         if service is None:
-            return action.handler(typed, ctx)
+            fields = action.handler(typed, ctx)
+            if not outcome.commit():
+                raise timeout_error(self.runtime.settings.request_timeout_s)
+            return fields
         billing = self.runtime.billing
         billing.ensure_can_bill(ctx.account_id, service)
         try:
             fields = action.handler(typed, ctx)
         except ApiError as error:
-            if error.code in BILLABLE_ERRORS:
+            if error.code in BILLABLE_ERRORS and outcome.commit():
                 billing.record_call(ctx.account_id, service, action.name, ctx.request_id)
             raise
+        # An abandoned call was answered FailedOperation.RequestTimeout: it must not be billed.
+        if not outcome.commit():
+            raise timeout_error(self.runtime.settings.request_timeout_s)
         billing.record_call(ctx.account_id, service, action.name, ctx.request_id)
         return fields
 
     async def _read_body(self, request: Request) -> bytes:
+        seconds = self.runtime.settings.body_read_timeout_s
+        try:
+            return await asyncio.wait_for(self._read_limited_body(request), seconds if seconds > 0 else None)
+        except TimeoutError:
+            raise ApiError("FailedOperation.RequestTimeout", f"The request body was not received within {seconds:g} s.",
+                           f"请求包体未在 {seconds:g} 秒内收到。") from None
+
+    async def _read_limited_body(self, request: Request) -> bytes:
         limit = self.runtime.settings.max_body_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:

@@ -9,11 +9,12 @@ from starlette.routing import Route
 
 from facecloud.gateway import metrics
 from facecloud.gateway.api import ApiEndpoint, make_replay_guard
+from facecloud.gateway.ratelimit import make_rate_limiter
 from facecloud.runtime import Runtime
 
 
 def create_app(runtime: Runtime, workers: int = 1) -> Starlette:
-    endpoint = ApiEndpoint(runtime, make_replay_guard(runtime, workers))
+    endpoint = ApiEndpoint(runtime, make_replay_guard(runtime, workers), make_rate_limiter(runtime.settings, workers))
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok", "actions": len(endpoint.actions)})

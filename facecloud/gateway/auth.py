@@ -20,9 +20,9 @@ def verify(
     headers: dict[str, str],
     body: bytes,
     accounts: Accounts,
-    replay_guard: ReplayGuard,
     window_s: int,
-) -> SigningKey:
+) -> tuple[SigningKey, str]:
+    """The signing key of a correctly signed, fresh request, and its signature (for the replay check)."""
     header = headers.get("authorization")
     if not header:
         raise ApiError("AuthFailure.InvalidAuthorization", "The Authorization header is missing.", "缺少 Authorization 头部。")
@@ -45,10 +45,13 @@ def verify(
     to_sign = tc3.string_to_sign(str(timestamp), auth.date, auth.service, canonical)
     if not tc3.signatures_match(tc3.signature(key.secret_key, auth.date, auth.service, to_sign), auth.signature):
         raise ApiError("AuthFailure.SignatureFailure")
-    if not replay_guard.first_use(auth.signature, window_s * 2):
+    return key, auth.signature
+
+
+def refuse_replay(replay_guard: ReplayGuard, signature: str, window_s: int) -> None:
+    if not replay_guard.first_use(signature, window_s * 2):
         raise ApiError("AuthFailure.SignatureFailure", "This signed request was already received (replay).",
                        "该签名请求已被使用（重放）。")
-    return key
 
 
 def _timestamp(raw: str) -> int:

@@ -20,6 +20,8 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
         return {}
     try:
         params = json.loads(body)
+    except RecursionError:
+        raise ApiError("InvalidParameter", "The request body nests JSON too deeply.", "请求包体 JSON 嵌套过深。") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError("InvalidParameter", f"The request body is not valid JSON: {exc}",
                        f"请求包体不是合法的 JSON：{exc}") from None

@@ -67,3 +67,28 @@ def payload_hash(body: bytes, content_sha256_header: str | None) -> str:
 
 def signatures_match(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def sign_headers(
+    *, secret_id: str, secret_key: str, action: str, body: bytes, host: str, timestamp: int,
+    version: str = "2020-03-03", service: str = "iai", language: str | None = None,
+) -> dict[str, str]:
+    """Client side: the headers of a signed JSON POST (for tools and tests that speak the protocol without the SDK)."""
+    from datetime import UTC, datetime
+
+    date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+    headers = {"content-type": "application/json", "host": host}
+    canonical = canonical_request("POST", "/", "", headers, ("content-type", "host"), payload_hash(body, None))
+    sig = signature(secret_key, date, service, string_to_sign(str(timestamp), date, service, canonical))
+    signed = {
+        "Content-Type": "application/json",
+        "Host": host,
+        "X-TC-Action": action,
+        "X-TC-Version": version,
+        "X-TC-Timestamp": str(timestamp),
+        "Authorization": f"{ALGORITHM} Credential={secret_id}/{date}/{service}/tc3_request, "
+        f"SignedHeaders=content-type;host, Signature={sig}",
+    }
+    if language:
+        signed["X-TC-Language"] = language
+    return signed

@@ -1,0 +1,120 @@
+"""Console sessions (signed cookies), CSRF tokens and sign-in throttling.
+
+The session lives in the cookie itself, signed with a key derived from the master key: it survives restarts and is
+shared by all workers without server-side state. It holds no secret, only who signed in and the CSRF token."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+COOKIE_NAME = "facecloud_console"
+SESSION_MAX_AGE_S = 12 * 3600
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+
+def derive_session_key(master_key: bytes) -> bytes:
+    # A separate key per purpose: the master key itself only ever encrypts SecretKeys.
+    return hmac.new(master_key, b"facecloud console session v1", hashlib.sha256).digest()
+
+
+@dataclass
+class Session:
+    """What the cookie carries. `kind` is None (anonymous), "account" or "operator"."""
+
+    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    kind: str | None = None
+    account_id: int | None = None
+    secret_id: str | None = None
+    flash: list[tuple[str, str]] = field(default_factory=list)
+    changed: bool = False
+
+    def sign_in(self, kind: str, account_id: int | None = None, secret_id: str | None = None) -> None:
+        # A new CSRF token at every change of identity, so a token seen before sign-in is worthless after it.
+        self.csrf = secrets.token_urlsafe(32)
+        self.kind, self.account_id, self.secret_id = kind, account_id, secret_id
+        self.changed = True
+
+    def sign_out(self) -> None:
+        self.sign_in(None)  # type: ignore[arg-type]
+        self.flash = []
+
+    def add_flash(self, level: str, message: str) -> None:
+        self.flash.append((level, message))
+        self.changed = True
+
+    def pop_flash(self) -> list[tuple[str, str]]:
+        messages, self.flash = self.flash, []
+        if messages:
+            self.changed = True
+        return messages
+
+    def csrf_ok(self, token: str | None) -> bool:
+        return bool(token) and hmac.compare_digest(token.encode(), self.csrf.encode())  # type: ignore[union-attr]
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"c": self.csrf, "k": self.kind, "a": self.account_id, "s": self.secret_id, "f": self.flash}
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> Session:
+        return cls(csrf=str(data["c"]), kind=data.get("k"), account_id=data.get("a"), secret_id=data.get("s"),
+                   flash=[(str(level), str(text)) for level, text in data.get("f") or []])
+
+
+class SessionCodec:
+    def __init__(self, key: bytes) -> None:
+        self._serializer = URLSafeTimedSerializer(key, salt="facecloud-console")
+
+    def dumps(self, session: Session) -> str:
+        return self._serializer.dumps(session.to_payload())
+
+    def loads(self, cookie: str | None) -> Session:
+        """The session in a cookie, or a fresh anonymous one when it is absent, forged or too old."""
+        if not cookie:
+            return Session(changed=True)
+        try:
+            return Session.from_payload(self._serializer.loads(cookie, max_age=SESSION_MAX_AGE_S))
+        except (BadSignature, KeyError, TypeError, ValueError):
+            return Session(changed=True)
+
+
+class SignInThrottle:
+    """Failed sign-ins per key (client address, identifier): after `limit` failures within `window_s`, the key is
+    locked until the oldest of them leaves the window. In-process: each worker counts its own."""
+
+    def __init__(self, limit: int = 5, window_s: float = 600.0) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, *keys: str) -> float:
+        """Seconds until these keys may try again; 0 when they may now."""
+        now = time.monotonic()
+        with self._lock:
+            waits = [self._recent(key, now) for key in keys]
+        return max((w[0] + self.window_s - now for w in waits if len(w) >= self.limit), default=0.0)
+
+    def failed(self, *keys: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._failures) > 10_000:
+                self._failures.clear()
+            for key in keys:
+                self._failures[key] = [*self._recent(key, now), now]
+
+    def succeeded(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._failures.pop(key, None)
+
+    def _recent(self, key: str, now: float) -> list[float]:
+        return [t for t in self._failures.get(key, []) if t > now - self.window_s]

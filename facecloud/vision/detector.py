@@ -1,0 +1,133 @@
+"""Face detection with YuNet (OpenCV Zoo, int8) through cv2.FaceDetectorYN.
+
+Large images are detected on a downscaled copy and the results mapped back; the scale is chosen so that the smallest
+face asked for (MinFaceSize) still spans enough pixels for YuNet."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+# Chosen on detection-voc / detection-counts (bench/detection.py): lower finds more small faces in group photos,
+# higher keeps false positives out; NMS at 0.3 keeps neighbouring faces in crowds apart.
+SCORE_THRESHOLD = 0.6
+NMS_THRESHOLD = 0.3
+TOP_K = 5000
+# Detect on at most this many pixels on the long side (speed); never so small that min_face_size drops below
+# MIN_DETECTABLE_PX, which YuNet's finest stride (8 px) still finds.
+DETECT_LONG_SIDE = 960
+MIN_DETECTABLE_PX = 16
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    x: int
+    y: int
+    width: int
+    height: int
+    score: float
+    # Right eye, left eye, nose tip, right and left mouth corners (YuNet's order), in image pixels, float.
+    landmarks: np.ndarray  # shape (5, 2) float32
+
+    @property
+    def area(self) -> int:
+        return self.width * self.height
+
+    def as_yunet_row(self) -> np.ndarray:
+        """The 15-number row cv2.FaceRecognizerSF.alignCrop expects (box, 5 points, score)."""
+        return np.array([self.x, self.y, self.width, self.height, *self.landmarks.reshape(-1), self.score],
+                        dtype=np.float32)
+
+
+class FaceDetector:
+    """Thread-safe: cv2.FaceDetectorYN keeps per-input-size state, so each thread gets its own instance."""
+
+    def __init__(self, model_path: Path, score_threshold: float = SCORE_THRESHOLD) -> None:
+        self.model_path = str(model_path)
+        self.score_threshold = score_threshold
+        self._local = threading.local()
+
+    def _net(self) -> cv2.FaceDetectorYN:
+        net = getattr(self._local, "net", None)
+        if net is None:
+            net = cv2.FaceDetectorYN.create(self.model_path, "", (320, 320), self.score_threshold, NMS_THRESHOLD, TOP_K)
+            self._local.net = net
+        return net
+
+    def detect(self, bgr: np.ndarray, max_faces: int = 1, min_face_size: int = 34, try_rotations: bool = False
+               ) -> list[DetectedFace]:
+        """Faces at least min_face_size px (shorter box side), largest first, at most max_faces.
+
+        With try_rotations, when no face is found upright the image is also searched rotated by 90/180/270 degrees;
+        the boxes are reported in the original frame (the axis-aligned box around the rotated one)."""
+        faces = self._detect_upright(bgr, min_face_size)
+        if not faces and try_rotations:
+            for code in (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_COUNTERCLOCKWISE):
+                rotated = cv2.rotate(bgr, code)
+                found = self._detect_upright(rotated, min_face_size)
+                if found:
+                    faces = [_unrotate(face, code, bgr.shape[1], bgr.shape[0]) for face in found]
+                    break
+        faces.sort(key=lambda f: f.area, reverse=True)
+        return faces[:max_faces]
+
+    def _detect_upright(self, bgr: np.ndarray, min_face_size: int) -> list[DetectedFace]:
+        height, width = bgr.shape[:2]
+        scale = detection_scale(width, height, min_face_size)
+        small = bgr if scale == 1.0 else cv2.resize(bgr, (round(width * scale), round(height * scale)),
+                                                    interpolation=cv2.INTER_AREA)
+        net = self._net()
+        net.setInputSize((small.shape[1], small.shape[0]))
+        _, rows = net.detect(small)
+        if rows is None:
+            return []
+        faces = []
+        for row in rows:
+            face = _to_face(row, 1.0 / scale, width, height)
+            if face is not None and min(face.width, face.height) >= min_face_size:
+                faces.append(face)
+        return faces
+
+
+def detection_scale(width: int, height: int, min_face_size: int) -> float:
+    long_side = max(width, height)
+    scale = min(1.0, DETECT_LONG_SIDE / long_side)
+    if min_face_size > 0:
+        scale = max(scale, min(1.0, MIN_DETECTABLE_PX / min_face_size))
+    return scale
+
+
+def _to_face(row: np.ndarray, inverse_scale: float, width: int, height: int) -> DetectedFace | None:
+    x0, y0, w, h = (float(v) * inverse_scale for v in row[:4])
+    x1, y1 = min(x0 + w, width), min(y0 + h, height)
+    x0, y0 = max(x0, 0.0), max(y0, 0.0)
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return None
+    landmarks = (row[4:14].reshape(5, 2) * inverse_scale).astype(np.float32)
+    left, top = int(round(x0)), int(round(y0))
+    return DetectedFace(left, top, int(round(x1)) - left, int(round(y1)) - top, float(row[14]), landmarks)
+
+
+def _unrotate(face: DetectedFace, code: int, width: int, height: int) -> DetectedFace:
+    """Map a face found in cv2.rotate(image, code) back to the original width x height frame."""
+    corners = np.array([[face.x, face.y], [face.x + face.width, face.y + face.height]], dtype=np.float32)
+    corners = _unrotate_points(corners, code, width, height)
+    points = _unrotate_points(face.landmarks, code, width, height)
+    x0, y0 = corners.min(axis=0)
+    x1, y1 = corners.max(axis=0)
+    left, top = int(round(max(x0, 0))), int(round(max(y0, 0)))
+    right, bottom = int(round(min(x1, width))), int(round(min(y1, height)))
+    return replace(face, x=left, y=top, width=right - left, height=bottom - top, landmarks=points.astype(np.float32))
+
+
+def _unrotate_points(points: np.ndarray, code: int, width: int, height: int) -> np.ndarray:
+    u, v = points[:, 0], points[:, 1]
+    if code == cv2.ROTATE_90_CLOCKWISE:  # rotated (u, v) came from original (v, H - u)
+        return np.stack([v, height - u], axis=1)
+    if code == cv2.ROTATE_180:
+        return np.stack([width - u, height - v], axis=1)
+    return np.stack([width - v, u], axis=1)  # ROTATE_90_COUNTERCLOCKWISE

@@ -1,0 +1,238 @@
+"""Image inputs: base64 or Url -> a BGR pixel array, with every limit Tencent's API documents.
+
+Limits (checked in this order): base64 <= 5 MB encoded; PNG/JPG/JPEG/BMP only; long side <= 4000 px for JPG and
+<= 2000 px for the other formats; short side >= 64 px. The dimensions are read from the header before any pixel is
+decoded, so a small file that claims huge dimensions (a decompression bomb) is refused cheaply."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import ipaddress
+import socket
+import time
+import warnings
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from facecloud.errors import ApiError
+
+MAX_BASE64_BYTES = 5 * 1024 * 1024
+# A Url image may not exceed what its base64 form could carry.
+MAX_DOWNLOAD_BYTES = MAX_BASE64_BYTES * 3 // 4
+MAX_REDIRECTS = 3
+MIN_SHORT_SIDE = 64
+MAX_LONG_SIDE = {"JPG": 4000}
+MAX_LONG_SIDE_OTHER = 2000
+# Pillow's format names -> Tencent's; MPO is the multi-picture JPEG many phone cameras write.
+FORMATS = {"JPEG": "JPG", "MPO": "JPG", "PNG": "PNG", "BMP": "BMP"}
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    bgr: np.ndarray  # HxWx3 uint8, EXIF orientation applied
+    format: str  # "JPG" | "PNG" | "BMP"
+    need_rotate: bool = False  # NeedRotateDetection: the detector may try 90/180/270 degree rotations
+
+    @property
+    def width(self) -> int:
+        return int(self.bgr.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.bgr.shape[0])
+
+
+def _decode_failed(detail: str) -> ApiError:
+    return ApiError("FailedOperation.ImageDecodeFailed", f"Image decoding failed: {detail}.", "图片解码失败。")
+
+
+def decode_base64(text: str) -> bytes:
+    if len(text) > MAX_BASE64_BYTES:
+        raise ApiError("FailedOperation.ImageSizeExceed", "The base64-encoded image exceeds 5 MB.",
+                       "base64编码后的图片数据大小不超过5M。")
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise _decode_failed("invalid base64") from error
+
+
+def decode_bytes(data: bytes, need_rotate: bool = False) -> DecodedImage:
+    """Check format and dimensions from the header, then decode the pixels (EXIF orientation applied)."""
+    if not data:
+        raise ApiError("InvalidParameterValue.ImageEmpty", "The image is empty.", "图片为空。")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            pil = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as error:
+        raise _resolution_exceed() from error
+    except Exception as error:  # Pillow raises many types for unreadable data
+        raise _decode_failed("unrecognised or corrupt data") from error
+    fmt = FORMATS.get(pil.format or "")
+    if fmt is None:
+        raise _decode_failed(f"format {pil.format or 'unknown'} is not supported (PNG, JPG, JPEG, BMP)")
+    _check_dimensions(pil.size, fmt)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            pil.load()
+            pil = ImageOps.exif_transpose(pil) or pil
+            rgb = _to_rgb(pil)
+    except Image.DecompressionBombError as error:
+        raise _resolution_exceed() from error
+    except Exception as error:
+        raise _decode_failed("corrupt or truncated data") from error
+    bgr = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[:, :, ::-1])
+    return DecodedImage(bgr=bgr, format=fmt, need_rotate=need_rotate)
+
+
+def _to_rgb(pil: Image.Image) -> Image.Image:
+    if pil.mode in ("I;16", "I;16B", "I;16L", "I"):
+        pil = pil.point(lambda v: v / 256).convert("L")
+    if pil.mode in ("RGBA", "LA", "PA") or (pil.mode == "P" and "transparency" in pil.info):
+        rgba = pil.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return pil.convert("RGB")
+
+
+def _resolution_exceed() -> ApiError:
+    return ApiError("FailedOperation.ImageResolutionExceed",
+                    "Image resolution too large: long side at most 4000 px (JPG) or 2000 px (other formats).",
+                    "图片尺寸过大，JPG 格式长边不超过4000px，其他格式长边不超过2000px。")
+
+
+def _check_dimensions(size: tuple[int, int], fmt: str) -> None:
+    long_side, short_side = max(size), min(size)
+    if long_side > MAX_LONG_SIDE.get(fmt, MAX_LONG_SIDE_OTHER):
+        raise _resolution_exceed()
+    if short_side < MIN_SHORT_SIDE:
+        raise ApiError("FailedOperation.ImageResolutionTooSmall",
+                       "Image resolution too small: the short side must be at least 64 px.",
+                       "图片分辨率过小，短边至少64px。")
+
+
+def decode(image: str | None, url: str | None, *, timeout_s: float = 5.0, allow_cidrs: str = "",
+           need_rotate: bool = False) -> DecodedImage:
+    """Tencent's rule: when both are given, Url wins; neither -> ImageEmpty."""
+    if url:
+        data = fetch_url(url, timeout_s=timeout_s, allow_cidrs=allow_cidrs)
+    elif image:
+        data = decode_base64(image)
+    else:
+        raise ApiError("InvalidParameterValue.ImageEmpty", "The image is empty.", "图片为空。")
+    return decode_bytes(data, need_rotate=need_rotate)
+
+
+# --- Url inputs -------------------------------------------------------------------------------------------------
+
+
+def _url_illegal(detail: str) -> ApiError:
+    return ApiError("InvalidParameterValue.UrlIllegal", f"Illegal Url: {detail}.", "URL格式不合法。")
+
+
+def _download_error(detail: str) -> ApiError:
+    return ApiError("FailedOperation.ImageDownloadError", f"Image download failed: {detail}.", "图片下载错误。")
+
+
+def parse_cidrs(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()]
+
+
+def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return not (address.is_private or address.is_loopback or address.is_link_local or address.is_multicast
+                or address.is_reserved or address.is_unspecified)
+
+
+def resolve_allowed(host: str, port: int, allow_cidrs: str) -> str:
+    """Resolve the host and check EVERY address it has; return the one address to connect to (pinned, so the
+    connection cannot be re-resolved to a private address after the check)."""
+    allowed = parse_cidrs(allow_cidrs)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise _download_error(f"cannot resolve host {host}") from error
+    addresses = []
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not _is_public(address) and not any(address in net for net in allowed):
+            raise _url_illegal(f"host {host} resolves to a non-public address")
+        addresses.append(address)
+    if not addresses:
+        raise _download_error(f"host {host} has no address")
+    return str(addresses[0])
+
+
+def _check_url(url: str) -> tuple[str, str, int]:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as error:
+        raise _url_illegal("malformed") from error
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _url_illegal("only http and https Urls with a host are accepted")
+    if parts.username or parts.password:
+        raise _url_illegal("credentials in the Url are not accepted")
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def fetch_url(url: str, *, timeout_s: float, allow_cidrs: str = "") -> bytes:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    current = url
+    with httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=False, trust_env=False) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            scheme, host, port = _check_url(current)
+            address = resolve_allowed(host, port, allow_cidrs)
+            response_or_next = _get_once(client, current, scheme, host, port, address, deadline)
+            if isinstance(response_or_next, bytes):
+                return response_or_next
+            current = response_or_next
+        raise _download_error(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _get_once(client, url: str, scheme: str, host: str, port: int, address: str, deadline: float) -> bytes | str:
+    """One GET to the pinned address. Returns the body, or the next Url when redirected."""
+    import httpx
+
+    parts = urlsplit(url)
+    literal = f"[{address}]" if ":" in address else address
+    pinned = urlunsplit((scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
+    host_header = host if port in (80, 443) else f"{host}:{port}"
+    headers = {"Host": host_header, "User-Agent": "facecloud-image-fetch/1", "Accept": "image/*"}
+    try:
+        with client.stream("GET", pinned, headers=headers, extensions={"sni_hostname": host}) as response:
+            if response.is_redirect:
+                location = response.headers.get("location", "")
+                if not location:
+                    raise _download_error("redirect without a Location")
+                return urljoin(url, location)
+            if response.status_code != 200:
+                raise _download_error(f"HTTP status {response.status_code}")
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > MAX_DOWNLOAD_BYTES:
+                raise _size_exceed()
+            chunks, total = [], 0
+            for chunk in response.iter_bytes():
+                total += len(chunk)
+                if total > MAX_DOWNLOAD_BYTES:
+                    raise _size_exceed()
+                if time.monotonic() > deadline:
+                    raise _download_error("timed out")
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except httpx.HTTPError as error:
+        raise _download_error(type(error).__name__) from error
+
+
+def _size_exceed() -> ApiError:
+    return ApiError("FailedOperation.ImageSizeExceed", "The image at the Url exceeds the 5 MB (base64) limit.",
+                    "图片数据大小超过限制。")
