@@ -22,7 +22,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def load_bgr(path: Path, expected_size: tuple[int, int] | None = None) -> np.ndarray:
-    """Photos as the annotators saw them: EXIF orientation applied unless that contradicts the labelled size."""
+    """Photos as annotated: EXIF orientation applied unless that contradicts the labelled size."""
     pil = Image.open(path)
     turned = ImageOps.exif_transpose(pil)
     if expected_size is None or turned.size == expected_size:
@@ -58,8 +58,13 @@ def voc_recall(detector: FaceDetector, min_face_size: int) -> dict:
                 found += 1
         total += len(boxes)
         extra += len(predicted) - len(matched)
-    return {"recall_iou_0.4": round(found / total, 4), "found": found, "boxes": total,
-            "unmatched_detections": extra, "images": len(truth)}
+    return {
+        "recall_iou_0.4": round(found / total, 4),
+        "found": found,
+        "boxes": total,
+        "unmatched_detections": extra,
+        "images": len(truth),
+    }
 
 
 def count_accuracy(detector: FaceDetector, min_face_size: int) -> dict:
@@ -77,8 +82,12 @@ def count_accuracy(detector: FaceDetector, min_face_size: int) -> dict:
         for nx, ny in item["noses"]:
             noses += 1
             noses_in_box += any(f.x <= nx <= f.x + f.width and f.y <= ny <= f.y + f.height for f in faces)
-    return {"exact_count_rate": round(exact / len(annotations), 4), "images": len(annotations),
-            "nose_in_a_box_rate": round(noses_in_box / max(noses, 1), 4), "wrong": wrong}
+    return {
+        "exact_count_rate": round(exact / len(annotations), 4),
+        "images": len(annotations),
+        "nose_in_a_box_rate": round(noses_in_box / max(noses, 1), 4),
+        "wrong": wrong,
+    }
 
 
 def main() -> None:
@@ -89,9 +98,13 @@ def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"no data at {DATA}")
     detector = FaceDetector(zoo.path(Settings.from_env(), zoo.YUNET), score_threshold=args.threshold)
-    result = {"bench": "detection", "score_threshold": args.threshold, "min_face_size": args.min_face_size,
-              "voc": voc_recall(detector, args.min_face_size),
-              "counts": count_accuracy(detector, args.min_face_size)}
+    result = {
+        "bench": "detection",
+        "score_threshold": args.threshold,
+        "min_face_size": args.min_face_size,
+        "voc": voc_recall(detector, args.min_face_size),
+        "counts": count_accuracy(detector, args.min_face_size),
+    }
     print(json.dumps(result))
 
 

@@ -87,8 +87,8 @@ class SessionCodec:
 
 
 class SignInThrottle:
-    """Failed sign-ins per key (client address, identifier): after `limit` failures within `window_s`, the key is
-    locked until the oldest of them leaves the window. In-process: each worker counts its own."""
+    """Failed sign-ins per key (a client address, or an identity): after `limit` failures within `window_s`, the key
+    is locked until the oldest of those failures leaves the window. In-process: each worker counts its own."""
 
     def __init__(self, limit: int = 5, window_s: float = 600.0) -> None:
         self.limit = limit
@@ -96,25 +96,23 @@ class SignInThrottle:
         self._failures: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
-    def retry_after(self, *keys: str) -> float:
-        """Seconds until these keys may try again; 0 when they may now."""
+    def retry_after(self, key: str) -> float:
+        """Seconds until this key may try again; 0 when it may now."""
         now = time.monotonic()
         with self._lock:
-            waits = [self._recent(key, now) for key in keys]
-        return max((w[0] + self.window_s - now for w in waits if len(w) >= self.limit), default=0.0)
+            recent = self._recent(key, now)
+        return recent[-self.limit] + self.window_s - now if len(recent) >= self.limit else 0.0
 
-    def failed(self, *keys: str) -> None:
+    def failed(self, key: str) -> None:
         now = time.monotonic()
         with self._lock:
             if len(self._failures) > 10_000:
                 self._failures.clear()
-            for key in keys:
-                self._failures[key] = [*self._recent(key, now), now]
+            self._failures[key] = [*self._recent(key, now), now][-self.limit:]
 
-    def succeeded(self, *keys: str) -> None:
+    def succeeded(self, key: str) -> None:
         with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
+            self._failures.pop(key, None)
 
     def _recent(self, key: str, now: float) -> list[float]:
         return [t for t in self._failures.get(key, []) if t > now - self.window_s]

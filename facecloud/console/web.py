@@ -7,7 +7,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -161,7 +161,7 @@ def _same_site_referer(request: Request) -> str:
     referer = urlsplit(request.headers.get("referer", ""))
     if referer.netloc == request.headers.get("host") and referer.path.startswith("/console"):
         return referer.path + (f"?{referer.query}" if referer.query else "")
-    return request.url.path
+    return "/console/"
 
 
 def _finish(console: Any, request: Request, session: Session, response: Response) -> None:
@@ -185,8 +185,13 @@ def money(value: Any) -> str:
 
 
 def when(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M UTC") if value.utcoffset() is not None else value.isoformat()
+    if isinstance(value, str) and value:
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime) and value.utcoffset() is not None:
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return str(value or "")
 
 

@@ -96,7 +96,8 @@ class ApiEndpoint:
             raise ApiError("InvalidAction", f"The action `{action_name}` does not exist.", f"接口 `{action_name}` 不存在。")
         if not is_read_only(action_name):
             await run_in_threadpool(auth.refuse_replay, self.replay_guard, signature, settings.signature_window_s)
-        await run_in_threadpool(ratelimit.check, self.rate_limiter, settings, key.account.id, action.limit_group)
+        group = action.limit_group
+        await run_in_threadpool(ratelimit.check, self.rate_limiter, settings, key.account.id, group)
         raw = params.parse_flat_query(query) if request.method == "GET" else params.parse_json_body(body)
         typed = params.validate(action.request, raw)
         ctx = ActionContext(
@@ -132,7 +133,8 @@ class ApiEndpoint:
         try:
             return await asyncio.wait_for(self._read_limited_body(request), seconds if seconds > 0 else None)
         except TimeoutError:
-            raise ApiError("FailedOperation.RequestTimeout", f"The request body was not received within {seconds:g} s.",
+            raise ApiError("FailedOperation.RequestTimeout",
+                           f"The request body was not received within {seconds:g} s.",
                            f"请求包体未在 {seconds:g} 秒内收到。") from None
 
     async def _read_limited_body(self, request: Request) -> bytes:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
+from facecloud.console import create_console
 from facecloud.gateway import metrics
 from facecloud.gateway.api import ApiEndpoint, make_replay_guard
 from facecloud.gateway.ratelimit import make_rate_limiter
@@ -14,7 +15,8 @@ from facecloud.runtime import Runtime
 
 
 def create_app(runtime: Runtime, workers: int = 1) -> Starlette:
-    endpoint = ApiEndpoint(runtime, make_replay_guard(runtime, workers), make_rate_limiter(runtime.settings, workers))
+    limiter = make_rate_limiter(runtime.settings, workers)
+    endpoint = ApiEndpoint(runtime, make_replay_guard(runtime, workers), limiter)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok", "actions": len(endpoint.actions)})
@@ -27,6 +29,7 @@ def create_app(runtime: Runtime, workers: int = 1) -> Starlette:
         Route("/", endpoint.handle, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
+        Mount("/console", app=create_console(runtime)),
     ]
     app = Starlette(routes=routes)
     app.state.runtime = runtime

@@ -1,9 +1,9 @@
 """A deadline for an action handler that runs in a worker thread.
 
 A thread cannot be stopped, so a late handler keeps running after the client has been told
-FailedOperation.RequestTimeout. What must not happen is that such an unanswered call gets billed, or that a
-call already billed is answered with an error. `CallOutcome` decides that exactly once, under a lock: either the
-handler commits (its billing is recorded and its answer will be sent) or the deadline abandons it first."""
+FailedOperation.RequestTimeout. What must not happen is that such an unanswered call gets billed, or that
+a call already billed is answered with an error. `CallOutcome` decides that exactly once, under a lock: either
+the handler commits (its billing is recorded, its answer will be sent) or the deadline abandons it first."""
 
 from __future__ import annotations
 
@@ -20,8 +20,11 @@ T = TypeVar("T")
 
 
 def timeout_error(seconds: float) -> ApiError:
-    return ApiError("FailedOperation.RequestTimeout", f"The request did not complete within {seconds:g} s.",
-                    f"请求处理超时（{seconds:g} 秒）。")
+    return ApiError(
+        "FailedOperation.RequestTimeout",
+        f"The request did not complete within {seconds:g} s.",
+        f"请求处理超时（{seconds:g} 秒）。",
+    )
 
 
 class CallOutcome:
@@ -47,7 +50,7 @@ class CallOutcome:
 
 
 async def run_with_deadline(fn: Callable[[CallOutcome], T], seconds: float) -> T:
-    """Run fn(outcome) in the thread pool; fn must call outcome.commit() before any effect the client must see."""
+    """Run fn(outcome) in the thread pool; fn calls outcome.commit() before any effect the client must see."""
     outcome = CallOutcome()
     task = asyncio.ensure_future(run_in_threadpool(fn, outcome))
     if seconds <= 0:

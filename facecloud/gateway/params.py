@@ -21,8 +21,10 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
     try:
         params = json.loads(body)
     except RecursionError:
-        raise ApiError("InvalidParameter", "The request body nests JSON too deeply.", "请求包体 JSON 嵌套过深。") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError("InvalidParameter", "The request body nests JSON too deeply.",
+                       "请求包体 JSON 嵌套过深。") from None
+    # ValueError also covers undecodable bytes and integers longer than Python converts (4300 digits).
+    except ValueError as exc:
         raise ApiError("InvalidParameter", f"The request body is not valid JSON: {exc}",
                        f"请求包体不是合法的 JSON：{exc}") from None
     if not isinstance(params, dict):

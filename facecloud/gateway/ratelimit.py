@@ -24,7 +24,7 @@ LIVE_ACCURATE_GROUP = "DetectLiveFaceAccurate"
 
 class RateLimiter(Protocol):
     def allow(self, account_id: int, group: str, limit: int) -> bool:
-        """Count one call of this account in this group; False when the current second is already at `limit`."""
+        """Count one call of this account in this group; False when this second already reached `limit`."""
 
 
 def limit_for(settings: Settings, group: str) -> int:

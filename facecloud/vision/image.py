@@ -1,16 +1,18 @@
 """Image inputs: base64 or Url -> a BGR pixel array, with every limit Tencent's API documents.
 
-Limits (checked in this order): base64 <= 5 MB encoded; PNG/JPG/JPEG/BMP only; long side <= 4000 px for JPG and
-<= 2000 px for the other formats; short side >= 64 px. The dimensions are read from the header before any pixel is
-decoded, so a small file that claims huge dimensions (a decompression bomb) is refused cheaply."""
+Limits (checked in this order): base64 <= 5 MB encoded; PNG/JPG/JPEG/BMP only; long side <= 4000 px
+for JPG and <= 2000 px for the other formats; short side >= 64 px. The dimensions are read from the header
+before any pixel is decoded: a small file claiming huge dimensions (a decompression bomb) is refused fast."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import io
 import ipaddress
 import socket
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -48,13 +50,18 @@ class DecodedImage:
 
 
 def _decode_failed(detail: str) -> ApiError:
-    return ApiError("FailedOperation.ImageDecodeFailed", f"Image decoding failed: {detail}.", "图片解码失败。")
+    return ApiError(
+        "FailedOperation.ImageDecodeFailed", f"Image decoding failed: {detail}.", "图片解码失败。"
+    )
 
 
 def decode_base64(text: str) -> bytes:
     if len(text) > MAX_BASE64_BYTES:
-        raise ApiError("FailedOperation.ImageSizeExceed", "The base64-encoded image exceeds 5 MB.",
-                       "base64编码后的图片数据大小不超过5M。")
+        raise ApiError(
+            "FailedOperation.ImageSizeExceed",
+            "The base64-encoded image exceeds 5 MB.",
+            "base64编码后的图片数据大小不超过5M。",
+        )
     try:
         return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError) as error:
@@ -102,9 +109,11 @@ def _to_rgb(pil: Image.Image) -> Image.Image:
 
 
 def _resolution_exceed() -> ApiError:
-    return ApiError("FailedOperation.ImageResolutionExceed",
-                    "Image resolution too large: long side at most 4000 px (JPG) or 2000 px (other formats).",
-                    "图片尺寸过大，JPG 格式长边不超过4000px，其他格式长边不超过2000px。")
+    return ApiError(
+        "FailedOperation.ImageResolutionExceed",
+        "Image resolution too large: long side at most 4000 px (JPG) or 2000 px (other formats).",
+        "图片尺寸过大，JPG 格式长边不超过4000px，其他格式长边不超过2000px。",
+    )
 
 
 def _check_dimensions(size: tuple[int, int], fmt: str) -> None:
@@ -112,13 +121,21 @@ def _check_dimensions(size: tuple[int, int], fmt: str) -> None:
     if long_side > MAX_LONG_SIDE.get(fmt, MAX_LONG_SIDE_OTHER):
         raise _resolution_exceed()
     if short_side < MIN_SHORT_SIDE:
-        raise ApiError("FailedOperation.ImageResolutionTooSmall",
-                       "Image resolution too small: the short side must be at least 64 px.",
-                       "图片分辨率过小，短边至少64px。")
+        raise ApiError(
+            "FailedOperation.ImageResolutionTooSmall",
+            "Image resolution too small: the short side must be at least 64 px.",
+            "图片分辨率过小，短边至少64px。",
+        )
 
 
-def decode(image: str | None, url: str | None, *, timeout_s: float = 5.0, allow_cidrs: str = "",
-           need_rotate: bool = False) -> DecodedImage:
+def decode(
+    image: str | None,
+    url: str | None,
+    *,
+    timeout_s: float = 5.0,
+    allow_cidrs: str = "",
+    need_rotate: bool = False,
+) -> DecodedImage:
     """Tencent's rule: when both are given, Url wins; neither -> ImageEmpty."""
     if url:
         data = fetch_url(url, timeout_s=timeout_s, allow_cidrs=allow_cidrs)
@@ -129,7 +146,8 @@ def decode(image: str | None, url: str | None, *, timeout_s: float = 5.0, allow_
     return decode_bytes(data, need_rotate=need_rotate)
 
 
-# --- Url inputs -------------------------------------------------------------------------------------------------
+# --- Url inputs
+# -------------------------------------------------------------------------------------------------
 
 
 def _url_illegal(detail: str) -> ApiError:
@@ -137,18 +155,31 @@ def _url_illegal(detail: str) -> ApiError:
 
 
 def _download_error(detail: str) -> ApiError:
-    return ApiError("FailedOperation.ImageDownloadError", f"Image download failed: {detail}.", "图片下载错误。")
+    return ApiError(
+        "FailedOperation.ImageDownloadError", f"Image download failed: {detail}.", "图片下载错误。"
+    )
 
 
 def parse_cidrs(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return [ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()]
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return not (address.is_private or address.is_loopback or address.is_link_local or address.is_multicast
-                or address.is_reserved or address.is_unspecified)
+    """Globally routable unicast only: `is_global` also refuses shared (100.64/10), benchmark and
+    documentation
+    ranges that `is_private` lets through; an IPv6 form that embeds an IPv4 address is judged by that
+    address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped or address.sixtofour:
+            address = address.ipv4_mapped or address.sixtofour  # type: ignore[assignment]
+        elif address in _NAT64:
+            address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        elif address.teredo:
+            return False
+    return address.is_global and not address.is_multicast
 
 
 def resolve_allowed(host: str, port: int, allow_cidrs: str) -> str:
@@ -163,7 +194,8 @@ def resolve_allowed(host: str, port: int, allow_cidrs: str) -> str:
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%")[0])
         if not _is_public(address) and not any(address in net for net in allowed):
-            raise _url_illegal(f"host {host} resolves to a non-public address")
+            # Answered like an unreachable host, so a probe learns nothing about the inside network.
+            raise _download_error(f"host {host} resolves to an address that is not allowed")
         addresses.append(address)
     if not addresses:
         raise _download_error(f"host {host} has no address")
@@ -199,7 +231,9 @@ def fetch_url(url: str, *, timeout_s: float, allow_cidrs: str = "") -> bytes:
         raise _download_error(f"more than {MAX_REDIRECTS} redirects")
 
 
-def _get_once(client, url: str, scheme: str, host: str, port: int, address: str, deadline: float) -> bytes | str:
+def _get_once(
+    client, url: str, scheme: str, host: str, port: int, address: str, deadline: float
+) -> bytes | str:
     """One GET to the pinned address. Returns the body, or the next Url when redirected."""
     import httpx
 
@@ -208,8 +242,10 @@ def _get_once(client, url: str, scheme: str, host: str, port: int, address: str,
     pinned = urlunsplit((scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
     host_header = host if port in (80, 443) else f"{host}:{port}"
     headers = {"Host": host_header, "User-Agent": "facecloud-image-fetch/1", "Accept": "image/*"}
+    watchdog = _Watchdog(deadline)
+    extensions = {"sni_hostname": host, "trace": watchdog.trace}
     try:
-        with client.stream("GET", pinned, headers=headers, extensions={"sni_hostname": host}) as response:
+        with client.stream("GET", pinned, headers=headers, extensions=extensions) as response:
             if response.is_redirect:
                 location = response.headers.get("location", "")
                 if not location:
@@ -230,9 +266,40 @@ def _get_once(client, url: str, scheme: str, host: str, port: int, address: str,
                 chunks.append(chunk)
             return b"".join(chunks)
     except httpx.HTTPError as error:
-        raise _download_error(type(error).__name__) from error
+        raise _download_error("timed out" if watchdog.fired else type(error).__name__) from error
+    finally:
+        watchdog.cancel()
+
+
+class _Watchdog:
+    """Shuts the connection down at the deadline. Per-read timeouts alone let a server that drips a byte at a
+    time (in the headers or the body) hold a worker thread for as long as it likes."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.fired = False
+        self._timer: threading.Timer | None = None
+
+    def trace(self, event: str, info: dict) -> None:
+        if event == "connection.connect_tcp.complete" and self._timer is None:
+            sock = info["return_value"].get_extra_info("socket")
+            self._timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), self._fire, [sock])
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self, sock: socket.socket) -> None:
+        self.fired = True
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 def _size_exceed() -> ApiError:
-    return ApiError("FailedOperation.ImageSizeExceed", "The image at the Url exceeds the 5 MB (base64) limit.",
-                    "图片数据大小超过限制。")
+    return ApiError(
+        "FailedOperation.ImageSizeExceed",
+        "The image at the Url exceeds the 5 MB (base64) limit.",
+        "图片数据大小超过限制。",
+    )

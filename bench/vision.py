@@ -1,0 +1,274 @@
+"""Latency and throughput of the vision actions, over HTTP (official SDK against `facecloud serve`) and direct
+(the same action handler called in-process, no HTTP/JSON/signature/metering), measured interleaved in one run.
+
+Photos (../shared/data/detection-counts/images): 1 face = 004_A.jpg (3024x4032) resized to 480x640; 6 faces =
+015_6.jpg (800x533) resized to 1280x853; CompareFace B = 005_A.jpg (the same person) resized to 480x640.
+Prints one JSON line and saves bench/out/vision.png.
+Usage: .venv/bin/python bench/vision.py [--repeat 30] [--workers 2] [--seconds 10]"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "detection-counts" / "images"
+OUT = Path(__file__).resolve().parent / "out"
+FACECLOUD = Path(sys.executable).with_name("facecloud")
+
+
+def photo(name: str, size: tuple[int, int]) -> str:
+    pil = (
+        ImageOps.exif_transpose(Image.open(DATA / name)).convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    )
+    ok, data = cv2.imencode(".jpg", np.asarray(pil)[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    return base64.b64encode(data.tobytes()).decode()
+
+
+def cases(actions: set[str]) -> dict[str, tuple[str, dict]]:
+    one, one_b, six = (
+        photo("004_A.jpg", (480, 640)),
+        photo("005_A.jpg", (480, 640)),
+        photo("015_6.jpg", (1280, 853)),
+    )
+    wanted = {
+        "CompareFace 1+1": ("CompareFace", {"ImageA": one, "ImageB": one_b}),
+        "DetectFace 1": ("DetectFace", {"Image": one}),
+        "DetectFace 6": ("DetectFace", {"Image": six, "MaxFaceNum": 6}),
+        "DetectFace 1 +attr+quality": (
+            "DetectFace",
+            {"Image": one, "NeedFaceAttributes": 1, "NeedQualityDetection": 1},
+        ),
+        "AnalyzeFace 1": ("AnalyzeFace", {"Image": one}),
+        "AnalyzeFace 6": ("AnalyzeFace", {"Image": six, "Mode": 0}),
+    }
+    return {label: case for label, case in wanted.items() if case[0] in actions}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data_dir: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "FACECLOUD_RATE_LIMIT_QPS": "100000"}
+    process = subprocess.Popen(
+        [
+            str(FACECLOUD),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--data-dir",
+            str(data_dir),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return process, f"127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(
+        f"server did not start: {process.stderr.read().decode()[-2000:] if process.stderr else ''}"
+    )
+
+
+def create_account(data_dir: Path) -> dict:
+    done = subprocess.run(
+        [str(FACECLOUD), "accounts", "create", "--name", "bench", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def sdk_client(endpoint: str, account: dict):  # type: ignore[no-untyped-def]
+    from tencentcloud.common import credential
+    from tencentcloud.common.profile.client_profile import ClientProfile
+    from tencentcloud.common.profile.http_profile import HttpProfile
+    from tencentcloud.iai.v20200303 import iai_client
+
+    profile = ClientProfile(httpProfile=HttpProfile(endpoint=endpoint, protocol="http", reqTimeout=60))
+    return iai_client.IaiClient(
+        credential.Credential(account["SecretId"], account["SecretKey"]), "ap-guangzhou", profile
+    )
+
+
+def direct_runner(data_dir: Path):  # type: ignore[no-untyped-def]
+    """Call the registered handler in-process: the model work of an action, without the service around it."""
+    from facecloud.config import Settings
+    from facecloud.gateway.registry import ActionContext, registry
+    from facecloud.runtime import Runtime
+
+    runtime = Runtime(Settings.from_env(data_dir=data_dir))
+    ctx = ActionContext(account_id=0, app_id=0, request_id="bench", language="en-US", runtime=runtime)
+    actions = registry()
+
+    def run(name: str, body: dict) -> None:
+        spec = actions[name]
+        spec.handler(spec.request.model_validate(body), ctx)
+
+    return run
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50": round(statistics.median(ordered), 1),
+        "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1),
+    }
+
+
+def throughput(client_factory, name: str, body: dict, clients: int, seconds: float) -> float:  # type: ignore[no-untyped-def]
+    done = [0] * clients
+    stop = time.monotonic() + seconds
+
+    def loop(index: int) -> None:
+        client = client_factory()
+        while time.monotonic() < stop:
+            client.call_json(name, body)
+            done[index] += 1
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return round(sum(done) / (time.monotonic() - started), 2)
+
+
+def plot(results: dict, path: Path) -> None:
+    labels = list(results)
+    width, bar_h, left = 900, 26, 260
+    canvas = np.full((60 + len(labels) * 2 * bar_h + 20, width, 3), 255, np.uint8)
+    top = max(max(r["http"]["p50"], r["direct"]["p50"]) for r in results.values())
+    cv2.putText(
+        canvas,
+        "p50 latency (ms): blue = HTTP, orange = direct",
+        (10, 30),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.6,
+        (0, 0, 0),
+        1,
+    )
+    y = 50
+    for label in labels:
+        for kind, colour in (("http", (200, 120, 40)), ("direct", (40, 140, 240))):
+            value = results[label][kind]["p50"]
+            length = int((width - left - 80) * value / top)
+            cv2.rectangle(canvas, (left, y), (left + length, y + bar_h - 6), colour, -1)
+            cv2.putText(
+                canvas,
+                f"{value:.0f}",
+                (left + length + 5, y + bar_h - 10),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.45,
+                (0, 0, 0),
+                1,
+            )
+            if kind == "http":
+                cv2.putText(canvas, label, (10, y + bar_h - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
+            y += bar_h
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), canvas)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    from facecloud.gateway.registry import registry
+
+    with tempfile.TemporaryDirectory(prefix="facecloud-bench-") as tmp:
+        data_dir = Path(tmp)
+        server, endpoint = start_server(data_dir / "server", args.workers)
+        try:
+            account = create_account(data_dir / "server")
+            client = sdk_client(endpoint, account)
+            direct = direct_runner(data_dir / "direct")
+            results = {}
+            for label, (name, body) in cases(set(registry())).items():
+                client.call_json(name, body)  # warm-up: model loading in every worker
+                client.call_json(name, body)
+                direct(name, body)
+                http_ms, direct_ms = [], []
+                for _ in range(args.repeat):  # interleaved, so both see the same machine load
+                    started = time.perf_counter()
+                    client.call_json(name, body)
+                    http_ms.append(1000 * (time.perf_counter() - started))
+                    started = time.perf_counter()
+                    direct(name, body)
+                    direct_ms.append(1000 * (time.perf_counter() - started))
+                http, model = percentiles(http_ms), percentiles(direct_ms)
+                results[label] = {
+                    "http": http,
+                    "direct": model,
+                    "overhead_ratio_p50": round((http["p50"] - model["p50"]) / http["p50"], 3),
+                }
+            name, body = cases(set(registry()))["CompareFace 1+1"]
+            qps = throughput(lambda: sdk_client(endpoint, account), name, body, args.clients, args.seconds)
+            name1, body1 = cases(set(registry()))["DetectFace 1"]
+            qps_detect = throughput(
+                lambda: sdk_client(endpoint, account), name1, body1, args.clients, args.seconds
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    plot(results, OUT / "vision.png")
+    print(
+        json.dumps(
+            {
+                "bench": "vision",
+                "cpu_count": os.cpu_count(),
+                "workers": args.workers,
+                "repeat": args.repeat,
+                "photos": {
+                    "1 face": "detection-counts 004_A.jpg -> 480x640",
+                    "compare B": "detection-counts 005_A.jpg -> 480x640",
+                    "6 faces": "detection-counts 015_6.jpg -> 1280x853",
+                },
+                "latency_ms": results,
+                "throughput_rps": {
+                    "CompareFace 1+1": qps,
+                    "DetectFace 1": qps_detect,
+                    "clients": args.clients,
+                    "seconds": args.seconds,
+                },
+                "plot": str(OUT / "vision.png"),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

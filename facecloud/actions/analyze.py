@@ -1,0 +1,40 @@
+"""AnalyzeFace (price list: 五官定位, service "landmarks"): Tencent's 90 facial points per face.
+
+Mode 0: up to 10 faces (largest first); Mode 1: the largest face. The points come from the 478-point mesh
+(facecloud.vision.landmarks90, docs/landmarks.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from facecloud.actions.common import ImageRequest, load_image
+from facecloud.actions.detect import DETECT_FACE_VERSIONS, model_version, no_face
+from facecloud.gateway.registry import ActionContext, action
+from facecloud.vision.landmarks90 import face_shape
+
+MAX_FACES = 10
+MIN_FACE_SIZE = 34
+
+
+class AnalyzeFaceRequest(ImageRequest):
+    Mode: int = Field(0, ge=0, le=1)
+    FaceModelVersion: str | None = None
+
+
+@action("AnalyzeFace", AnalyzeFaceRequest, service="landmarks")
+def analyze_face(req: AnalyzeFaceRequest, ctx: ActionContext) -> dict[str, Any]:
+    version = model_version(req.FaceModelVersion, DETECT_FACE_VERSIONS)
+    vision = ctx.runtime.vision
+    image = load_image(ctx, req.Image, req.Url, req.NeedRotateDetection)
+    faces = vision.detect(image, max_faces=1 if req.Mode == 1 else MAX_FACES, min_face_size=MIN_FACE_SIZE)
+    if not faces:
+        raise no_face()
+    meshes = vision.analyzer.meshes(image.bgr, faces)
+    return {
+        "ImageWidth": image.width,
+        "ImageHeight": image.height,
+        "FaceShapeSet": [face_shape(mesh.xy) for mesh in meshes],
+        "FaceModelVersion": version,
+    }

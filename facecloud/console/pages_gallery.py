@@ -1,0 +1,5 @@
+"""Pages of an account's groups and persons."""
+
+from __future__ import annotations
+
+PAGES: list = []

@@ -1,0 +1,123 @@
+"""The operator's pages: accounts, top-ups, pack sales, settlement runs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from starlette.responses import Response
+
+from facecloud.console.pages_account import MONTH, pack_view, service_names, size_label, wallet_view
+from facecloud.console.web import Ctx
+from facecloud.errors import ApiError
+
+
+def accounts(ctx: Ctx) -> Response:
+    return ctx.render("operator/accounts.html", accounts=ctx.runtime.accounts.list(), created=None)
+
+
+def create_account(ctx: Ctx) -> Response:
+    name = ctx.param("name")
+    if not name:
+        return ctx.redirect("/console/operator/accounts", "error", "An account needs a name.")
+    creds = ctx.runtime.accounts.create(name)
+    return ctx.render("operator/accounts.html", accounts=ctx.runtime.accounts.list(), created=creds)
+
+
+def set_account_status(ctx: Ctx) -> Response:
+    account_id = int(ctx.request.path_params["account_id"])
+    status = "disabled" if ctx.param("status") == "disabled" else "active"
+    ctx.runtime.accounts.set_status(account_id, status)
+    info = ctx.runtime.accounts.get(account_id)
+    return ctx.redirect("/console/operator/accounts", "info", f"Account {info.app_id} is now {status}.")
+
+
+def account_param(ctx: Ctx) -> int:
+    value = ctx.param("account_id")
+    if not value.isdigit():
+        raise ApiError("InvalidParameterValue", "choose an account")
+    return ctx.runtime.accounts.get(int(value)).id
+
+
+def topups(ctx: Ctx) -> Response:
+    billing = ctx.runtime.billing
+    rows = [{"account": a, "wallet": wallet_view(billing.wallet(a.id))} for a in ctx.runtime.accounts.list()]
+    return ctx.render("operator/topups.html", rows=rows, accounts=[r["account"] for r in rows])
+
+
+def top_up(ctx: Ctx) -> Response:
+    account_id = account_param(ctx)
+    wallet = ctx.runtime.billing.top_up(account_id, ctx.param("amount"), reference=ctx.param("reference"))
+    app_id = ctx.runtime.accounts.get(account_id).app_id
+    return ctx.redirect("/console/operator/topups", "ok",
+                        f"Topped up AppId {app_id} by {ctx.param('amount')} CNY: balance {wallet['balance']} CNY.")
+
+
+def pack_sales(ctx: Ctx) -> Response:
+    billing = ctx.runtime.billing
+    names = service_names(ctx)
+    accounts_list = ctx.runtime.accounts.list()
+    sold: list[dict[str, Any]] = []
+    for account in accounts_list:
+        sold += [{**pack_view(p, names), "account": account} for p in billing.packs(account.id)]
+    sold.sort(key=lambda p: str(p["purchased_at"]), reverse=True)
+    revenue = sum((Decimal(str(p["price"])) for p in sold), Decimal("0.00"))
+    sizes = sorted({size for s in billing.catalog.services for size in s.packs})
+    return ctx.render("operator/packs.html", packs=sold, revenue=revenue, accounts=accounts_list,
+                      services=billing.catalog.services, sizes=[(size, size_label(size)) for size in sizes])
+
+
+def sell_pack(ctx: Ctx) -> Response:
+    account_id = account_param(ctx)
+    size = int(ctx.param("size") or 0)
+    pack = ctx.runtime.billing.buy_pack(account_id, ctx.param("service"), size)
+    return ctx.redirect("/console/operator/packs", "ok",
+                        f"Sold pack #{pack['id']} ({size_label(size)} of {pack['service']}, {pack['price']} CNY).")
+
+
+def settlement(ctx: Ctx) -> Response:
+    billing = ctx.runtime.billing
+    accounts_list = ctx.runtime.accounts.list()
+    issued: list[dict[str, Any]] = []
+    for account in accounts_list:
+        issued += [{**bill, "account": account} for bill in billing.bills(account.id)]
+    issued.sort(key=lambda b: str(b["issued_at"]), reverse=True)
+    current = billing.current_month()
+    return ctx.render("operator/settlement.html", bills=issued, accounts=accounts_list, current_month=current,
+                      previous_month=_previous(current))
+
+
+def run_settlement(ctx: Ctx) -> Response:
+    issued = ctx.runtime.billing.settle_due()
+    return ctx.redirect("/console/operator/settlement", "ok",
+                        f"Settlement run: {len(issued)} bill(s) issued for {_previous(ctx.runtime.billing.current_month())}.")
+
+
+def settle_account(ctx: Ctx) -> Response:
+    account_id = account_param(ctx)
+    month = ctx.param("month")
+    if not MONTH.match(month):
+        raise ApiError("InvalidParameterValue", f"not a month (YYYY-MM): {month!r}")
+    bill = ctx.runtime.billing.settle(account_id, month)
+    state = "issued" if bill["newly_issued"] else "was already issued"
+    return ctx.redirect("/console/operator/settlement", "ok",
+                        f"The bill of {month} for account {account_id} {state}: {bill['total']} CNY.")
+
+
+def _previous(month: str) -> str:
+    year, number = int(month[:4]), int(month[5:])
+    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
+
+
+PAGES = [
+    ("/operator/accounts", ["GET"], "operator", accounts),
+    ("/operator/accounts", ["POST"], "operator", create_account),
+    ("/operator/accounts/{account_id:int}/status", ["POST"], "operator", set_account_status),
+    ("/operator/topups", ["GET"], "operator", topups),
+    ("/operator/topups", ["POST"], "operator", top_up),
+    ("/operator/packs", ["GET"], "operator", pack_sales),
+    ("/operator/packs", ["POST"], "operator", sell_pack),
+    ("/operator/settlement", ["GET"], "operator", settlement),
+    ("/operator/settlement/run", ["POST"], "operator", run_settlement),
+    ("/operator/settlement/account", ["POST"], "operator", settle_account),
+]

@@ -1,0 +1,107 @@
+"""Tables of the gallery: groups, persons (in many groups, with per-group descriptions), faces with their embeddings,
+and the change log the vector indexes follow.
+
+Primary keys never come back after a delete (AUTOINCREMENT on SQLite), so an index key always names one row."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from facecloud.db import Base, UtcDateTime
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; BIGINT elsewhere.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class GroupRow(Base):
+    __tablename__ = "gallery_groups"
+    __table_args__ = (
+        UniqueConstraint("account_id", "group_id", name="uq_gallery_groups_account_group"),
+        UniqueConstraint("account_id", "name", name="uq_gallery_groups_account_name"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    group_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(60))
+    tag: Mapped[str] = mapped_column(String(40), default="")
+    ex_descriptions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    face_model_version: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class PersonRow(Base):
+    __tablename__ = "gallery_persons"
+    __table_args__ = (
+        UniqueConstraint("account_id", "person_id", name="uq_gallery_persons_account_person"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    person_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(60))
+    gender: Mapped[int] = mapped_column(Integer, default=0)
+    # The person-level feature (see fusion.py), float32 bytes; recomputed whenever the person's faces change.
+    feature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class MembershipRow(Base):
+    __tablename__ = "gallery_memberships"
+
+    group_pk: Mapped[int] = mapped_column(ForeignKey("gallery_groups.id", ondelete="CASCADE"), primary_key=True)
+    person_pk: Mapped[int] = mapped_column(
+        ForeignKey("gallery_persons.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    # One value per description field of the group (same order), "" where unset.
+    ex_descriptions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class FaceRow(Base):
+    __tablename__ = "gallery_faces"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    face_id: Mapped[str] = mapped_column(String(32), unique=True)
+    person_pk: Mapped[int] = mapped_column(ForeignKey("gallery_persons.id", ondelete="CASCADE"), index=True)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalised
+    x: Mapped[int] = mapped_column(Integer, default=0)
+    y: Mapped[int] = mapped_column(Integer, default=0)
+    width: Mapped[int] = mapped_column(Integer, default=0)
+    height: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ChangeRow(Base):
+    """What changed in the indexed content, in commit order: the indexes replay it to catch up.
+
+    op: put_face / del_face (item = face pk), put_person / del_person (item = person pk), drop_group (item 0)."""
+
+    __tablename__ = "gallery_changes"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(Integer)
+    op: Mapped[str] = mapped_column(String(16))
+    group_pk: Mapped[int] = mapped_column(BigInteger)
+    item_pk: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StateRow(Base):
+    """Key/value facts about the gallery as a whole (its epoch: a new database means every saved index is stale)."""
+
+    __tablename__ = "gallery_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))

@@ -1,0 +1,106 @@
+"""Tencent's rules for ids, names and descriptions, each failing with its own error code."""
+
+from __future__ import annotations
+
+import re
+
+from facecloud.errors import ApiError
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9\-%@#&_]+$")
+MAX_ID_BYTES = 64
+MAX_NAME_CHARS = 60
+MAX_TAG_CHARS = 40
+MAX_DESCRIPTIONS = 5
+MAX_DESCRIPTION_NAME_CHARS = 30
+MAX_DESCRIPTION_VALUE_CHARS = 60
+FACE_MODEL_VERSIONS = ("2.0", "3.0")
+
+
+def _bad(code: str, message: str) -> ApiError:
+    return ApiError(f"InvalidParameterValue.{code}", message)
+
+
+def group_id(value: str) -> str:
+    if len(value.encode()) > MAX_ID_BYTES:
+        raise _bad("GroupIdTooLong", "GroupId is longer than 64 bytes.")
+    if not ID_PATTERN.match(value):
+        raise _bad("GroupIdIllegal", "GroupId may contain only letters, digits and -%@#&_.")
+    return value
+
+
+def person_id(value: str) -> str:
+    if len(value.encode()) > MAX_ID_BYTES:
+        raise _bad("PersonIdTooLong", "PersonId is longer than 64 bytes.")
+    if not ID_PATTERN.match(value):
+        raise _bad("PersonIdIllegal", "PersonId may contain only letters, digits and -%@#&_.")
+    return value
+
+
+def _printable(value: str) -> bool:
+    return value.strip() != "" and all(ch.isprintable() for ch in value)
+
+
+def group_name(value: str) -> str:
+    if len(value) > MAX_NAME_CHARS:
+        raise _bad("GroupNameTooLong", "GroupName is longer than 60 characters.")
+    if not _printable(value):
+        raise _bad("GroupNameIllegal", "GroupName must be 1 to 60 printable characters.")
+    return value
+
+
+def person_name(value: str) -> str:
+    if len(value) > MAX_NAME_CHARS:
+        raise _bad("PersonNameTooLong", "PersonName is longer than 60 characters.")
+    if not _printable(value):
+        raise _bad("PersonNameIllegal", "PersonName must be 1 to 60 printable characters.")
+    return value
+
+
+def tag(value: str) -> str:
+    if len(value) > MAX_TAG_CHARS:
+        raise _bad("GroupTagTooLong", "Tag is longer than 40 characters.")
+    if value and not all(ch.isprintable() for ch in value):
+        raise _bad("GroupTagIllegal", "Tag contains characters that are not printable.")
+    return value
+
+
+def gender(value: int, allow_unset: bool = True) -> int:
+    if value not in ((0, 1, 2) if allow_unset else (1, 2)):
+        raise _bad("PersonGenderIllegal", "Gender is 0 (unset), 1 (male) or 2 (female).")
+    return value
+
+
+def face_model_version(value: str) -> str:
+    if value not in FACE_MODEL_VERSIONS:
+        raise _bad("FaceModelVersionIllegal", "FaceModelVersion is 2.0 or 3.0.")
+    return value
+
+
+def group_descriptions(names: list[str]) -> list[str]:
+    if len(names) > MAX_DESCRIPTIONS:
+        raise _bad("GroupExDescriptionsExceed", "At most 5 GroupExDescriptions.")
+    for name in names:
+        if len(name) > MAX_DESCRIPTION_NAME_CHARS:
+            raise _bad("GroupExDescriptionsNameTooLong", "A GroupExDescription is longer than 30 characters.")
+        if not _printable(name):
+            raise _bad("GroupExDescriptionsNameIllegal", "A GroupExDescription must be 1 to 30 printable characters.")
+    if len(set(names)) != len(names):
+        raise _bad("GroupExDescriptionsNameIdentical", "GroupExDescriptions must differ from each other.")
+    return names
+
+
+def person_descriptions(current: list[str], updates: list[tuple[int, str]], fields: int) -> list[str]:
+    """Applies (index, value) updates to a person's descriptions in a group that has `fields` description fields."""
+    values = (list(current) + [""] * fields)[:fields]
+    seen: set[int] = set()
+    for index, value in updates:
+        if index < 0 or index >= fields:
+            raise _bad("PersonExDescriptionInfosExceed", "PersonExDescriptionIndex names no description field of "
+                       "the group.")
+        if index in seen:
+            raise _bad("PersonExDescriptionsNameIdentical", "A PersonExDescriptionIndex is given twice.")
+        if len(value) > MAX_DESCRIPTION_VALUE_CHARS:
+            raise _bad("PersonExDescriptionsNameTooLong", "A PersonExDescription is longer than 60 characters.")
+        seen.add(index)
+        values[index] = value
+    return values

@@ -1,0 +1,157 @@
+"""The vision pipeline: decode -> detect -> align/embed -> score. Models load lazily, once, thread-safely.
+
+Other parts compose onto this class with one cached_property each (e.g. `analyzer`, `liveness`); they can use
+`ort_session(path)` for ONNX Runtime sessions with the thread and provider choices made here."""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from facecloud.config import Settings
+from facecloud.errors import ApiError
+from facecloud.vision import image as images
+from facecloud.vision import zoo
+from facecloud.vision.detector import DetectedFace
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+    from facecloud.vision.analysis import FaceAnalyzer
+    from facecloud.vision.calibration import ScoreCalibration
+    from facecloud.vision.detector import FaceDetector
+    from facecloud.vision.embedder import FaceEmbedder
+    from facecloud.vision.image import DecodedImage
+    from facecloud.vision.liveness import LivenessModel
+
+# cached_property is not thread-safe on its own (Python 3.12 dropped its lock): one lock serialises first
+# loads.
+_LOAD_LOCK = threading.RLock()
+
+
+def _locked_once(method):
+    """A cached_property whose first computation happens under _LOAD_LOCK."""
+    name = method.__name__
+
+    def getter(self):
+        with _LOAD_LOCK:
+            if name not in self.__dict__:
+                self.__dict__[name] = method(self)
+            return self.__dict__[name]
+
+    getter.__name__ = name
+    getter.__doc__ = method.__doc__
+    return cached_property(getter)
+
+
+class Pipeline:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.threads = inference_threads(settings)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Pipeline:
+        return cls(settings)
+
+    # --- models (lazy)
+    # --------------------------------------------------------------------------------------------
+
+    def model_path(self, name: str) -> Path:
+        return zoo.path(self.settings, name)
+
+    @_locked_once
+    def detector(self) -> FaceDetector:
+        import cv2
+
+        from facecloud.vision.detector import FaceDetector
+
+        cv2.setNumThreads(self.threads)
+        return FaceDetector(self.model_path(zoo.YUNET))
+
+    @_locked_once
+    def embedder(self) -> FaceEmbedder:
+        from facecloud.vision.embedder import FaceEmbedder
+
+        return FaceEmbedder(self.model_path(zoo.SFACE))
+
+    @_locked_once
+    def calibration(self) -> ScoreCalibration:
+        from facecloud.vision.calibration import ScoreCalibration
+
+        return ScoreCalibration.load()
+
+    @_locked_once
+    def liveness(self) -> LivenessModel:
+        from facecloud.vision.liveness import LivenessModel
+
+        return LivenessModel.from_settings(self.settings, self.ort_session)
+
+    @_locked_once
+    def analyzer(self) -> FaceAnalyzer:
+        """Mesh, attributes, quality (facecloud.vision.analysis); each model loads on first use."""
+        from facecloud.vision.analysis import FaceAnalyzer
+
+        return FaceAnalyzer(
+            self.model_path(zoo.FACE_LANDMARKER),
+            self.model_path(zoo.AGE),
+            self.model_path(zoo.GENDER),
+            self.threads,
+        )
+
+    def ort_session(self, model: str | Path | bytes) -> onnxruntime.InferenceSession:
+        """An ONNX Runtime session with this machine's thread count; CUDA first when the build has it."""
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        available = ort.get_available_providers()
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+        source = model if isinstance(model, bytes) else str(model)
+        return ort.InferenceSession(source, sess_options=options, providers=providers)
+
+    # --- the steps
+    # ------------------------------------------------------------------------------------------------
+
+    def decode(
+        self, image: str | None = None, url: str | None = None, need_rotate: bool = False
+    ) -> DecodedImage:
+        return images.decode(
+            image,
+            url,
+            timeout_s=self.settings.url_fetch_timeout_s,
+            allow_cidrs=self.settings.url_allow_cidrs,
+            need_rotate=need_rotate,
+        )
+
+    def detect(self, img: DecodedImage, max_faces: int = 1, min_face_size: int = 34) -> list[DetectedFace]:
+        """Faces, largest first (at most max_faces); rotations are tried when the image asked for it."""
+        return self.detector.detect(
+            img.bgr, max_faces=max_faces, min_face_size=min_face_size, try_rotations=img.need_rotate
+        )
+
+    def largest_face(self, img: DecodedImage, min_face_size: int = 34) -> DetectedFace:
+        faces = self.detect(img, max_faces=1, min_face_size=min_face_size)
+        if not faces:
+            raise ApiError("InvalidParameterValue.NoFaceInPhoto", "No face in the image.", "图片中没有人脸。")
+        return faces[0]
+
+    def embed(self, img: DecodedImage, face: DetectedFace) -> np.ndarray:
+        """128-d L2-normalised float32 embedding (SFace, mirrored-crop fusion)."""
+        return self.embedder.embed(img.bgr, face)
+
+    def score(self, cosine: float) -> float:
+        """Tencent's 0..100 Score for a cosine similarity (40/50/60 = FAR 1e-3/1e-4/1e-5)."""
+        return self.calibration.score(cosine)
+
+
+def inference_threads(settings: Settings) -> int:
+    if settings.inference_threads > 0:
+        return settings.inference_threads
+    return max(1, min(4, os.cpu_count() or 1))

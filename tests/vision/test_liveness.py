@@ -1,0 +1,143 @@
+"""Static liveness through the official SDK: the authors' 3 sample photos, re-encoding, face size, billing,
+and a deployment without the weights."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageOps
+from sqlalchemy import select
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+from tencentcloud.iai.v20200303 import models
+
+from facecloud.runtime import Runtime
+from tests.conftest import LIVENESS_MODELS, LiveServer, _serve, need_data
+from tests.conftest import test_settings as settings_for_tests
+
+SAMPLES = {"image_F1.jpg": False, "image_F2.jpg": False, "image_T1.jpg": True}  # file -> is live
+THRESHOLD = 40.0
+
+
+@pytest.fixture(scope="module")
+def samples() -> dict[str, bytes]:
+    if not all((LIVENESS_MODELS / n).is_file() for n in ("2.7_80x80_MiniFASNetV2.pth",)):
+        pytest.skip(f"liveness weights not found in {LIVENESS_MODELS}")
+    folder = need_data("liveness-samples")
+    return {name: (folder / name).read_bytes() for name in SAMPLES}
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _reencoded(data: bytes, quality: int, scale: float = 1.0) -> bytes:
+    """The photo as a camera app would re-save it: EXIF rotation applied to the pixels, new JPEG quality."""
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+    if scale != 1.0:
+        image = image.resize(
+            (round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS
+        )
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=quality)
+    return out.getvalue()
+
+
+def _accurate(client, data: bytes) -> models.DetectLiveFaceAccurateResponse:  # type: ignore[no-untyped-def]
+    req = models.DetectLiveFaceAccurateRequest()
+    req.from_json_string(json.dumps({"Image": _b64(data), "FaceModelVersion": "3.0"}))
+    return client.DetectLiveFaceAccurate(req)
+
+
+def _code(call) -> str:  # type: ignore[no-untyped-def]
+    with pytest.raises(TencentCloudSDKException) as caught:
+        call()
+    return caught.value.code
+
+
+@pytest.mark.parametrize("name", list(SAMPLES))
+def test_samples_are_classified(client, samples: dict[str, bytes], name: str) -> None:  # type: ignore[no-untyped-def]
+    accurate = _accurate(client, samples[name])
+    assert 0.0 <= accurate.Score <= 100.0 and accurate.FaceModelVersion == "3.0"
+    assert (accurate.Score >= THRESHOLD) is SAMPLES[name], accurate.Score
+    basic = client.call_json("DetectLiveFace", {"Image": _b64(samples[name])})["Response"]
+    assert basic["IsLiveness"] is SAMPLES[name]
+    assert basic["Score"] == pytest.approx(accurate.Score) and basic["FaceModelVersion"] == "3.0"
+
+
+def test_score_is_stable_under_reencoding(client, samples: dict[str, bytes]) -> None:  # type: ignore[no-untyped-def]
+    for name, live in SAMPLES.items():
+        original = _accurate(client, samples[name]).Score
+        for quality in (90, 75):
+            score = _accurate(client, _reencoded(samples[name], quality)).Score
+            assert (score >= THRESHOLD) is live, (name, quality, score)
+            assert abs(score - original) <= 8.0, (name, quality, original, score)
+
+
+def test_accurate_needs_a_100px_face(client, samples: dict[str, bytes]) -> None:  # type: ignore[no-untyped-def]
+    small = _reencoded(samples["image_T1.jpg"], 95, scale=0.5)  # the face becomes ~85x120 px
+    assert _code(lambda: _accurate(client, small)) == "FailedOperation.FaceSizeTooSmall"
+    answer = client.call_json("DetectLiveFace", {"Image": _b64(small)})["Response"]  # no such floor here
+    assert 0.0 <= answer["Score"] <= 100.0
+
+
+def test_input_checks(client, samples: dict[str, bytes]) -> None:  # type: ignore[no-untyped-def]
+    image = _b64(samples["image_T1.jpg"])
+    wrong_version = {"Image": image, "FaceModelVersion": "1.0"}
+    assert _code(lambda: client.call_json("DetectLiveFaceAccurate", wrong_version)) == (
+        "InvalidParameterValue.FaceModelVersionIllegal"
+    )
+    blank = io.BytesIO()
+    Image.new("RGB", (320, 320), (200, 200, 200)).save(blank, format="PNG")
+    assert _code(lambda: client.call_json("DetectLiveFace", {"Image": _b64(blank.getvalue())})) == (
+        "InvalidParameterValue.NoFaceInPhoto"
+    )
+
+
+def test_billed_as_the_liveness_service(server: LiveServer, client, samples: dict[str, bytes]) -> None:  # type: ignore[no-untyped-def]
+    from facecloud.billing.models import UsageEntry
+
+    accurate = _accurate(client, samples["image_T1.jpg"])
+    basic = client.call_json("DetectLiveFace", {"Image": _b64(samples["image_F1.jpg"])})["Response"]
+    with server.runtime.db.session() as session:
+        for request_id, action in (
+            (accurate.RequestId, "DetectLiveFaceAccurate"),
+            (basic["RequestId"], "DetectLiveFace"),
+        ):
+            entry = session.execute(
+                select(UsageEntry).where(UsageEntry.request_id == request_id)
+            ).scalar_one()
+            assert (entry.service, entry.action) == ("liveness", action)
+
+
+@pytest.fixture(scope="module")
+def server_without_weights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    tmp = tmp_path_factory.mktemp("no-liveness")
+    empty: Path = tmp / "models"
+    empty.mkdir()
+    yield from _serve(Runtime(settings_for_tests(tmp / "data", model_dir=empty)))
+
+
+def test_missing_weights_answer_how_to_install(
+    server_without_weights: LiveServer, samples: dict[str, bytes]
+) -> None:
+    client = server_without_weights.client(server_without_weights.new_account())
+    # Distinct bodies: the SDK does not sign the action, so equal bodies in one second look replayed.
+    for action, version in (("DetectLiveFace", "2.0"), ("DetectLiveFaceAccurate", "3.0")):
+        with pytest.raises(TencentCloudSDKException) as caught:
+            client.call_json(action, {"Image": _b64(samples["image_T1.jpg"]), "FaceModelVersion": version})
+        assert caught.value.code == "ResourceUnavailable.NotReady"
+        assert (
+            "facecloud models pull" in caught.value.message and "FACECLOUD_MODEL_DIR" in caught.value.message
+        )
+    try:  # every other action works without them
+        answer = client.call_json("DetectFace", {"Image": _b64(samples["image_T1.jpg"])})["Response"]
+    except TencentCloudSDKException as error:
+        if error.code == "InvalidAction":
+            pytest.skip("DetectFace is not registered in this tree")
+        raise
+    assert len(answer["FaceInfos"]) == 1
