@@ -12,16 +12,16 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from facecloud.billing.catalog import Catalog
 from facecloud.billing.models import Alert, Pack, UsageDay, UsageEntry, UsageMonth
 from facecloud.billing.periods import day_of, month_of, utcnow
-from facecloud.billing.store import add_to_counters, write_transaction
+from facecloud.billing.store import write_transaction
 from facecloud.db import Database
 
 log = logging.getLogger("facecloud.billing")
@@ -64,24 +64,48 @@ class _PackState:
 class Allocator:
     """Decides, call by call, what pays for it: 'free', 'pack' (with the pack's id) or 'postpaid'.
 
-    Reads the month's free-pack use and the account's packs once per batch, inside the writing transaction."""
+    `load` reads the months' free-pack use and the accounts' packs once per batch (two queries), inside the
+    writing transaction that holds the write lock."""
 
-    def __init__(self, conn: Connection, catalog: Catalog, zone: ZoneInfo) -> None:
-        self._conn = conn
+    def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
-        self._zone = zone
         self._free_used: dict[tuple[int, str, str], int] = {}
         self._packs: dict[tuple[int, str], list[_PackState]] = {}
         self.alerts: list[dict[str, object]] = []
 
+    def load(self, conn: Connection, keys: set[tuple[int, str, str]]) -> None:
+        """Read the state of these (account, service, month) keys."""
+        accounts = sorted({k[0] for k in keys})
+        months = sorted({k[2] for k in keys})
+        self._free_used = dict.fromkeys(keys, 0)
+        t = UsageMonth.__table__
+        for account_id, service, month, used in conn.execute(
+            select(t.c.account_id, t.c.service, t.c.month, t.c.free_calls)
+            .where(t.c.account_id.in_(accounts), t.c.month.in_(months))
+        ):
+            if (account_id, service, month) in self._free_used:
+                self._free_used[(account_id, service, month)] = int(used)
+        with_packs = {(k[0], k[1]) for k in keys if self._catalog.service(k[1]).has_packs}
+        self._packs = {key: [] for key in with_packs}
+        if not with_packs:
+            return
+        p = Pack.__table__
+        rows = conn.execute(
+            select(p.c.account_id, p.c.service, p.c.id, p.c.size, p.c.remaining, p.c.purchased_at, p.c.expires_at,
+                   p.c.low_alerted, p.c.exhausted_alerted)
+            .where(p.c.account_id.in_(accounts), p.c.remaining > 0)
+            .order_by(p.c.expires_at, p.c.purchased_at, p.c.id)
+        )
+        for account_id, service, *state in rows:
+            if (account_id, service) in self._packs:
+                self._packs[(account_id, service)].append(_PackState(*state))
+
     def assign(self, call: Call, month: str) -> tuple[str, int | None]:
         key = (call.account_id, call.service, month)
-        if key not in self._free_used:
-            self._free_used[key] = self._load_free_used(*key)
         if self._free_used[key] < self._catalog.free_calls_per_month:
             self._free_used[key] += 1
             return "free", None
-        for pack in self._packs_of(call.account_id, call.service):
+        for pack in self._packs.get((call.account_id, call.service), ()):
             if pack.covers(call.at):
                 self._consume(pack, call)
                 return "pack", pack.id
@@ -111,27 +135,58 @@ class Allocator:
             "message": message, "created_at": utcnow(), "delivered_at": None, "attempts": 0, "last_error": "",
         })
 
-    def _load_free_used(self, account_id: int, service: str, month: str) -> int:
-        t = UsageMonth.__table__
-        used = self._conn.execute(select(t.c.free_calls).where(
-            t.c.account_id == account_id, t.c.service == service, t.c.month == month)).scalar()
-        return int(used or 0)
 
-    def _packs_of(self, account_id: int, service: str) -> list[_PackState]:
-        key = (account_id, service)
-        if key not in self._packs:
-            t = Pack.__table__
-            rows = self._conn.execute(
-                select(t.c.id, t.c.size, t.c.remaining, t.c.purchased_at, t.c.expires_at, t.c.low_alerted,
-                       t.c.exhausted_alerted)
-                .where(t.c.account_id == account_id, t.c.service == service, t.c.remaining > 0)
-                .order_by(t.c.expires_at, t.c.purchased_at, t.c.id)
-            )
-            self._packs[key] = [_PackState(*row) for row in rows]
-        return self._packs[key]
+class LocalDays:
+    """Billing-zone day and month of an instant, cached per local day (the meter asks once per call)."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self._zone = zone
+        self._start = self._end = datetime.max.replace(tzinfo=UTC)
+        self._labels = ("", "")
+
+    def of(self, at: datetime) -> tuple[str, str]:
+        """(month 'YYYY-MM', day 'YYYY-MM-DD') of `at` in the billing zone."""
+        if not self._start <= at < self._end:
+            local = at.astimezone(self._zone)
+            midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+            self._start = midnight.astimezone(UTC)
+            self._end = (midnight.replace(tzinfo=None) + timedelta(days=1)).replace(tzinfo=self._zone).astimezone(UTC)
+            self._labels = (month_of(at, self._zone), day_of(at, self._zone))
+        return self._labels
 
 
-def write_calls(conn: Connection, calls: list[Call], catalog: Catalog, zone: ZoneInfo) -> list[dict[str, object]]:
+_ENTRY_COLUMNS = ("request_id", "account_id", "service", "action", "at", "month", "day", "source", "pack_id")
+_COUNTERS = ("calls", "free_calls", "pack_calls", "postpaid_calls")
+
+
+def _marker(conn: Connection) -> str:
+    return {"qmark": "?", "format": "%s", "pyformat": "%s"}[conn.dialect.paramstyle]
+
+
+def _executemany(conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple[object, ...]],
+                 suffix: str = "") -> None:
+    """INSERT rows straight through the driver's executemany: the hot path (SQLAlchemy's per-row parameter
+    handling costs more than SQLite's insert). Values pass each column type's own bind processor, as SQLAlchemy
+    would. The SQL is the same on SQLite and PostgreSQL."""
+    processors = [table.c[name].type.bind_processor(conn.dialect) for name in columns]
+    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([_marker(conn)] * len(columns))})"
+           f"{suffix}")
+    conn.exec_driver_sql(sql, [tuple(p(v) if p else v for p, v in zip(processors, row, strict=True))
+                               for row in rows])
+
+
+def _add_counters(conn: Connection, table: Table, keys: tuple[str, ...],
+                  rows: dict[tuple[object, ...], dict[str, int]]) -> None:
+    """Upsert counter rows, adding to the existing counts (ON CONFLICT ... DO UPDATE, SQLite and PostgreSQL)."""
+    pk = ", ".join(c.name for c in table.primary_key.columns)
+    adds = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in _COUNTERS)
+    _executemany(conn, table, keys + _COUNTERS,
+                 [key + tuple(deltas.get(c, 0) for c in _COUNTERS) for key, deltas in rows.items()],
+                 f" ON CONFLICT ({pk}) DO UPDATE SET {adds}")
+
+
+def write_calls(conn: Connection, calls: list[Call], catalog: Catalog, zone: ZoneInfo,
+                days: LocalDays | None = None) -> list[dict[str, object]]:
     """Append the calls not yet in the ledger (idempotent per RequestId); return the alerts it queued."""
     unique = {c.request_id: c for c in reversed(calls)}  # first occurrence wins
     entries = UsageEntry.__table__
@@ -142,39 +197,34 @@ def write_calls(conn: Connection, calls: list[Call], catalog: Catalog, zone: Zon
             unique.pop(seen, None)
     if not unique:
         return []
-    allocator = Allocator(conn, catalog, zone)
+    days = days or LocalDays(zone)
+    todo = [(call, *days.of(call.at)) for call in sorted(unique.values(), key=lambda c: c.at)]
+    allocator = Allocator(catalog)
+    allocator.load(conn, {(call.account_id, call.service, month) for call, month, _ in todo})
     rows = []
-    monthly: dict[tuple[int, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    daily: dict[tuple[int, str, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for call in sorted(unique.values(), key=lambda c: c.at):
-        month, day = month_of(call.at, zone), day_of(call.at, zone)
+    monthly: dict[tuple[object, ...], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    daily: dict[tuple[object, ...], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for call, month, day in todo:
         source, pack_id = allocator.assign(call, month)
-        rows.append({"request_id": call.request_id, "account_id": call.account_id, "service": call.service,
-                     "action": call.action, "at": call.at, "month": month, "day": day, "source": source,
-                     "pack_id": pack_id})
+        rows.append((call.request_id, call.account_id, call.service, call.action, call.at, month, day, source,
+                     pack_id))
         for counters in (monthly[(call.account_id, call.service, month)],
                          daily[(call.account_id, call.service, day, month)]):
             counters["calls"] += 1
             counters[f"{source}_calls"] += 1
-    conn.execute(insert(entries), rows)
-    for (account_id, service, month), deltas in monthly.items():
-        add_to_counters(conn, UsageMonth.__table__, {"account_id": account_id, "service": service, "month": month},
-                        _all_counters(deltas))
-    for (account_id, service, day, month), deltas in daily.items():
-        add_to_counters(conn, UsageDay.__table__,
-                        {"account_id": account_id, "service": service, "day": day, "month": month},
-                        _all_counters(deltas))
+    _executemany(conn, entries, _ENTRY_COLUMNS, rows)
+    _add_counters(conn, UsageMonth.__table__, ("account_id", "service", "month"), monthly)
+    _add_counters(conn, UsageDay.__table__, ("account_id", "service", "day", "month"), daily)
     packs = Pack.__table__
-    for pack in allocator.touched_packs():
-        conn.execute(update(packs).where(packs.c.id == pack.id).values(
-            remaining=pack.remaining, low_alerted=pack.low_alerted, exhausted_alerted=pack.exhausted_alerted))
+    touched = allocator.touched_packs()
+    if touched:
+        conn.execute(update(packs).where(packs.c.id == bindparam("pack_id")).values(
+            remaining=bindparam("left"), low_alerted=bindparam("low"), exhausted_alerted=bindparam("exhausted")),
+            [{"pack_id": p.id, "left": p.remaining, "low": p.low_alerted, "exhausted": p.exhausted_alerted}
+             for p in touched])
     if allocator.alerts:
         conn.execute(insert(Alert.__table__), allocator.alerts)
     return allocator.alerts
-
-
-def _all_counters(deltas: dict[str, int]) -> dict[str, int]:
-    return {name: deltas.get(name, 0) for name in ("calls", "free_calls", "pack_calls", "postpaid_calls")}
 
 
 class Meter:
@@ -187,6 +237,7 @@ class Meter:
         self._zone = zone
         self._on_alerts = on_alerts
         self._max_batch = max_batch
+        self._days = LocalDays(zone)
         self._pending: list[_Waiter] = []
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -217,7 +268,7 @@ class Meter:
         try:
             calls = [w.call for w in batch]
             with write_transaction(self._db, {c.account_id for c in calls}) as conn:
-                alerts = write_calls(conn, calls, self._catalog, self._zone)
+                alerts = write_calls(conn, calls, self._catalog, self._zone, self._days)
         except Exception as error:  # one bad call must not fail the others: retry them one by one
             if len(batch) > 1:
                 for waiter in batch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
@@ -24,6 +25,8 @@ from facecloud.errors import ApiError
 
 log = logging.getLogger("facecloud.billing")
 
+ARREARS_CACHE_S = 0.5
+
 
 class Billing:
     def __init__(self, db: Database, settings: Settings, catalog: Catalog | None = None) -> None:
@@ -33,16 +36,13 @@ class Billing:
         self.zone = ZoneInfo(settings.billing_timezone)
         self.webhook = WebhookSender(db, settings.webhook_url)
         self.meter = Meter(db, self.catalog, self.zone, on_alerts=self.webhook.notify)
+        self._arrears_cache: dict[int, tuple[float, bool]] = {}
 
     # --- the gateway's two calls -------------------------------------------------------------------------------
     def ensure_can_bill(self, account_id: int, service: str) -> None:
         """Refuse a billable call before any work: unknown service (a registry bug) or an account in arrears."""
         self._check_service(service)
-        wallets = Wallet.__table__
-        with self.db.engine.connect() as conn:
-            in_arrears = conn.execute(
-                select(wallets.c.in_arrears).where(wallets.c.account_id == account_id)).scalar()
-        if in_arrears:
+        if self._in_arrears(account_id):
             raise ApiError("ResourceUnavailable.InArrears")
 
     def record_call(self, account_id: int, service: str, action: str, request_id: str,
@@ -57,6 +57,7 @@ class Billing:
         value = _amount(amount)
         with write_transaction(self.db, [account_id]) as conn:
             state = wallet.change(conn, wallet.load(conn, account_id), "topup", value, reference=reference)
+        self._arrears_cache.pop(account_id, None)
         return state.as_json()
 
     def buy_pack(self, account_id: int, service: str, size: int, at: datetime | None = None) -> dict[str, object]:
@@ -78,6 +79,7 @@ class Billing:
         with write_transaction(self.db, [account_id]) as conn:
             _, issued = settlement.settle(conn, self.catalog, account_id, month, at)
             bill = usage.bills(conn, account_id, month)[0]
+        self._arrears_cache.pop(account_id, None)
         self.webhook.notify()
         return {**bill, "newly_issued": issued}
 
@@ -162,6 +164,22 @@ class Billing:
             raise ApiError("InvalidParameterValue", str(error)) from None
         if month >= month_of(at, self.zone):
             raise ApiError("FailedOperation", f"month {month} has not ended yet in {self.zone.key}")
+
+    def _in_arrears(self, account_id: int) -> bool:
+        """The arrears flag, cached for ARREARS_CACHE_S: it changes only at settlement and top-up (this process
+        forgets its cache then; another process's change is seen within ARREARS_CACHE_S)."""
+        now = time.monotonic()
+        cached = self._arrears_cache.get(account_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        wallets = Wallet.__table__
+        with self.db.engine.connect() as conn:
+            in_arrears = bool(conn.execute(
+                select(wallets.c.in_arrears).where(wallets.c.account_id == account_id)).scalar())
+        if len(self._arrears_cache) > 100_000:
+            self._arrears_cache.clear()
+        self._arrears_cache[account_id] = (now + ARREARS_CACHE_S, in_arrears)
+        return in_arrears
 
     def _check_service(self, service: str) -> None:
         if service not in self.catalog.service_ids:

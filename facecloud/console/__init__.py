@@ -1,4 +1,4 @@
-"""The web console: sign-in, usage, packs, bills, quote/plan, groups and persons, keys, alerts; the operator view."""
+"""The web console: sign-in, usage, packs, bills, quote/plan, groups, persons, keys, alerts; operator view."""
 
 from facecloud.console.app import create_console
 

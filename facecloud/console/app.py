@@ -1,4 +1,4 @@
-"""The console: a server-rendered web app (Jinja2 + htmx + Chart.js, all served locally) mounted at /console."""
+"""The console: a server-rendered web app (Jinja2, htmx, Chart.js; all served locally) under /console."""
 
 from __future__ import annotations
 

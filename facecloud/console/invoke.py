@@ -1,6 +1,7 @@
 """The console acts on groups and persons through the registered Tencent actions, as the account itself would.
 
-So a person created in the console is validated, embedded, stored and metered exactly as one created with the SDK:
+So a person created in the console is validated, embedded, stored and metered exactly as one created with the
+SDK:
 billable actions are checked against arrears before and recorded after, by the same rule as the gateway."""
 
 from __future__ import annotations
@@ -21,8 +22,13 @@ def invoke(runtime: Runtime, account: AccountInfo, name: str, fields: dict[str, 
     if action is None:
         raise ApiError("UnsupportedOperation", f"this server does not offer {name} yet")
     typed = params.validate(action.request, fields)
-    ctx = ActionContext(account_id=account.id, app_id=account.app_id, request_id=f"console-{uuid.uuid4()}",
-                        language="en-US", runtime=runtime)
+    ctx = ActionContext(
+        account_id=account.id,
+        app_id=account.app_id,
+        request_id=f"console-{uuid.uuid4()}",
+        language="en-US",
+        runtime=runtime,
+    )
     service = action.billed_service(typed)
     if service is None:
         return action.handler(typed, ctx)

@@ -1,4 +1,4 @@
-"""Pages of an account: usage, packs, bills, quote and plan, API keys, alerts. Figures come from runtime.billing."""
+"""Pages of an account: usage, packs, bills, quote and plan, API keys, alerts (figures: runtime.billing)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from facecloud.console.web import Ctx
 from facecloud.errors import ApiError
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-SPLIT = (("free_calls", "free", "Free pack"), ("pack_calls", "pack", "Prepaid packs"),
-         ("postpaid_calls", "postpaid", "Postpaid"))
+SPLIT = (
+    ("free_calls", "free", "Free pack"),
+    ("pack_calls", "pack", "Prepaid packs"),
+    ("postpaid_calls", "postpaid", "Postpaid"),
+)
 CHART_MONTHS = 12
 
 
@@ -47,11 +50,17 @@ def usage(ctx: Ctx) -> Response:
     summary = billing.usage_summary(account.id, month)
     months = months_back(month, CHART_MONTHS)
     monthly = billing.usage_monthly(account.id, first=months[0], last=months[-1])
-    rows = [{**row, "name": names.get(str(row["service"]), row["service"]), "amount": row["postpaid_amount"]}
-            for row in summary["services"]]
+    rows = [
+        {**row, "name": names.get(str(row["service"]), row["service"]), "amount": row["postpaid_amount"]}
+        for row in summary["services"]
+    ]
     return ctx.render(
-        "usage.html", month=month, this_month=billing.current_month(), timezone=billing.zone.key,
-        totals={**summary["totals"], "amount": summary["postpaid_amount"]}, rows=rows,
+        "usage.html",
+        month=month,
+        this_month=billing.current_month(),
+        timezone=billing.zone.key,
+        totals={**summary["totals"], "amount": summary["postpaid_amount"]},
+        rows=rows,
         daily_chart=daily_chart(month, billing.usage_daily(account.id, month), names),
         split_chart=split_chart(rows),
         monthly_chart=monthly_chart(months, monthly),
@@ -70,10 +79,17 @@ def daily_chart(month: str, days: list[dict[str, Any]], names: dict[str, str]) -
 
 
 def split_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    datasets = [{"label": label, "key": key, "data": [int(row[counter]) for row in rows]}
-                for counter, key, label in SPLIT]
-    return {"type": "bar", "stacked": True, "horizontal": True, "labels": [row["name"] for row in rows],
-            "datasets": datasets}
+    datasets = [
+        {"label": label, "key": key, "data": [int(row[counter]) for row in rows]}
+        for counter, key, label in SPLIT
+    ]
+    return {
+        "type": "bar",
+        "stacked": True,
+        "horizontal": True,
+        "labels": [row["name"] for row in rows],
+        "datasets": datasets,
+    }
 
 
 def monthly_chart(months: list[str], rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -94,8 +110,11 @@ def packs(ctx: Ctx) -> Response:
     alerts = [a for a in billing.alerts(account.id, limit=20) if a["kind"] in ("pack_low", "pack_exhausted")]
     sizes = sorted({size for s in billing.catalog.services for size in s.packs})
     return ctx.render(
-        "packs.html", packs=[pack_view(p, names) for p in billing.packs(account.id)], alerts=alerts[:5],
-        wallet=wallet_view(billing.wallet(account.id)), services=billing.catalog.services,
+        "packs.html",
+        packs=[pack_view(p, names) for p in billing.packs(account.id)],
+        alerts=alerts[:5],
+        wallet=wallet_view(billing.wallet(account.id)),
+        services=billing.catalog.services,
         sizes=[(size, size_label(size)) for size in sizes],
     )
 
@@ -103,10 +122,18 @@ def packs(ctx: Ctx) -> Response:
 def pack_view(pack: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     left = 100.0 * int(pack["remaining"]) / int(pack["size"])
     level = "bad" if left == 0 else "warn" if left < 15 else ""
-    pill = {"active": "warn" if level else "ok", "exhausted": "bad", "expired": "off"}.get(str(pack["status"]), "")
+    pill = {"active": "warn" if level else "ok", "exhausted": "bad", "expired": "off"}.get(
+        str(pack["status"]), ""
+    )
     status = "low" if pack["status"] == "active" and level else pack["status"]
-    return {**pack, "service_name": names.get(str(pack["service"]), pack["service"]), "percent_left": left,
-            "level": level, "status": status, "status_pill": pill}
+    return {
+        **pack,
+        "service_name": names.get(str(pack["service"]), pack["service"]),
+        "percent_left": left,
+        "level": level,
+        "status": status,
+        "status_pill": pill,
+    }
 
 
 def size_label(size: int) -> str:
@@ -122,7 +149,9 @@ def buy_pack(ctx: Ctx) -> Response:
     except ValueError:
         raise ApiError("InvalidParameterValue", "choose a pack size") from None
     pack = ctx.runtime.billing.buy_pack(account.id, ctx.param("service"), size)
-    message = f"Bought pack #{pack['id']}: {size_label(size)} of {ctx.param('service')} for {pack['price']} CNY."
+    message = (
+        f"Bought pack #{pack['id']}: {size_label(size)} of {ctx.param('service')} for {pack['price']} CNY."
+    )
     return ctx.redirect("/console/packs", "ok", message)
 
 
@@ -140,29 +169,44 @@ def alerts(ctx: Ctx) -> Response:
     account = ctx.account
     names = service_names(ctx)
     webhook = bool(ctx.console.settings.webhook_url)
-    rows = [{**a, "service_name": names.get(str(a["service"]), a["service"] or "—"), "webhook": webhook}
-            for a in ctx.runtime.billing.alerts(account.id)]
+    rows = [
+        {**a, "service_name": names.get(str(a["service"]), a["service"] or "—"), "webhook": webhook}
+        for a in ctx.runtime.billing.alerts(account.id)
+    ]
     return ctx.render("alerts.html", alerts=rows, webhook=webhook)
 
 
 def quote(ctx: Ctx) -> Response:
     billing = ctx.runtime.billing
-    form = {"service": ctx.param("service", "compare"), "calls": ctx.param("calls", "3500000"),
-            "packs": ctx.param("packs"), "plan_service": ctx.param("plan_service", "compare"),
-            "calls_per_year": ctx.param("calls_per_year", "30000000")}
+    form = {
+        "service": ctx.param("service", "compare"),
+        "calls": ctx.param("calls", "3500000"),
+        "packs": ctx.param("packs"),
+        "plan_service": ctx.param("plan_service", "compare"),
+        "calls_per_year": ctx.param("calls_per_year", "30000000"),
+    }
     result: dict[str, Any] = {}
-    mode = ctx.param("mode")
     try:
-        if mode == "quote":
-            sizes = [parse_size(text) for text in form["packs"].split(",") if text.strip()]
-            result["quote"] = billing.quote(form["service"], parse_count(form["calls"]), sizes)
-        elif mode == "plan":
-            result["plan"] = billing.plan(form["plan_service"], parse_count(form["calls_per_year"]))
+        sizes = [parse_size(text) for text in form["packs"].split(",") if text.strip()]
+        result["quote"] = billing.quote(form["service"], parse_count(form["calls"]), sizes)
     except (ValueError, ApiError) as error:
-        text = error.message_for("en-US") if isinstance(error, ApiError) else str(error)
-        result[f"{mode}_error"] = text
-    return ctx.render("quote.html", form=form, services=billing.catalog.services, tiers=billing.catalog.tiers,
-                      free_calls=billing.catalog.free_calls_per_month, **result)
+        result["quote_error"] = _message(error)
+    try:
+        result["plan"] = billing.plan(form["plan_service"], parse_count(form["calls_per_year"]))
+    except (ValueError, ApiError) as error:
+        result["plan_error"] = _message(error)
+    return ctx.render(
+        "quote.html",
+        form=form,
+        services=billing.catalog.services,
+        tiers=billing.catalog.tiers,
+        free_calls=billing.catalog.free_calls_per_month,
+        **result,
+    )
+
+
+def _message(error: Exception) -> str:
+    return error.message_for("en-US") if isinstance(error, ApiError) else str(error)
 
 
 def parse_count(text: str) -> int:
@@ -181,8 +225,9 @@ def parse_size(text: str) -> int:
 
 def keys(ctx: Ctx) -> Response:
     account = ctx.account
-    return ctx.render("keys.html", keys=ctx.runtime.accounts.keys(account.id), current=ctx.session.secret_id,
-                      new_key=None)
+    return ctx.render(
+        "keys.html", keys=ctx.runtime.accounts.keys(account.id), current=ctx.session.secret_id, new_key=None
+    )
 
 
 def rotate_key(ctx: Ctx) -> Response:
@@ -193,8 +238,9 @@ def rotate_key(ctx: Ctx) -> Response:
         # The key that opened this session is now disabled: carry the session over to the new one.
         ctx.session.sign_in("account", account.id, creds.secret_id)
     # The new SecretKey is shown once, in this response only (never in a cookie or a redirect).
-    return ctx.render("keys.html", keys=ctx.runtime.accounts.keys(account.id), current=ctx.session.secret_id,
-                      new_key=creds)
+    return ctx.render(
+        "keys.html", keys=ctx.runtime.accounts.keys(account.id), current=ctx.session.secret_id, new_key=creds
+    )
 
 
 PAGES = [

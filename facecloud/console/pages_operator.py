@@ -49,8 +49,11 @@ def top_up(ctx: Ctx) -> Response:
     account_id = account_param(ctx)
     wallet = ctx.runtime.billing.top_up(account_id, ctx.param("amount"), reference=ctx.param("reference"))
     app_id = ctx.runtime.accounts.get(account_id).app_id
-    return ctx.redirect("/console/operator/topups", "ok",
-                        f"Topped up AppId {app_id} by {ctx.param('amount')} CNY: balance {wallet['balance']} CNY.")
+    return ctx.redirect(
+        "/console/operator/topups",
+        "ok",
+        f"Topped up AppId {app_id} by {ctx.param('amount')} CNY: balance {wallet['balance']} CNY.",
+    )
 
 
 def pack_sales(ctx: Ctx) -> Response:
@@ -63,16 +66,25 @@ def pack_sales(ctx: Ctx) -> Response:
     sold.sort(key=lambda p: str(p["purchased_at"]), reverse=True)
     revenue = sum((Decimal(str(p["price"])) for p in sold), Decimal("0.00"))
     sizes = sorted({size for s in billing.catalog.services for size in s.packs})
-    return ctx.render("operator/packs.html", packs=sold, revenue=revenue, accounts=accounts_list,
-                      services=billing.catalog.services, sizes=[(size, size_label(size)) for size in sizes])
+    return ctx.render(
+        "operator/packs.html",
+        packs=sold,
+        revenue=revenue,
+        accounts=accounts_list,
+        services=billing.catalog.services,
+        sizes=[(size, size_label(size)) for size in sizes],
+    )
 
 
 def sell_pack(ctx: Ctx) -> Response:
     account_id = account_param(ctx)
     size = int(ctx.param("size") or 0)
     pack = ctx.runtime.billing.buy_pack(account_id, ctx.param("service"), size)
-    return ctx.redirect("/console/operator/packs", "ok",
-                        f"Sold pack #{pack['id']} ({size_label(size)} of {pack['service']}, {pack['price']} CNY).")
+    return ctx.redirect(
+        "/console/operator/packs",
+        "ok",
+        f"Sold pack #{pack['id']} ({size_label(size)} of {pack['service']}, {pack['price']} CNY).",
+    )
 
 
 def settlement(ctx: Ctx) -> Response:
@@ -83,14 +95,22 @@ def settlement(ctx: Ctx) -> Response:
         issued += [{**bill, "account": account} for bill in billing.bills(account.id)]
     issued.sort(key=lambda b: str(b["issued_at"]), reverse=True)
     current = billing.current_month()
-    return ctx.render("operator/settlement.html", bills=issued, accounts=accounts_list, current_month=current,
-                      previous_month=_previous(current))
+    return ctx.render(
+        "operator/settlement.html",
+        bills=issued,
+        accounts=accounts_list,
+        current_month=current,
+        previous_month=_previous(current),
+    )
 
 
 def run_settlement(ctx: Ctx) -> Response:
     issued = ctx.runtime.billing.settle_due()
-    return ctx.redirect("/console/operator/settlement", "ok",
-                        f"Settlement run: {len(issued)} bill(s) issued for {_previous(ctx.runtime.billing.current_month())}.")
+    return ctx.redirect(
+        "/console/operator/settlement",
+        "ok",
+        f"Settlement run: {len(issued)} bill(s) issued for {_previous(ctx.runtime.billing.current_month())}.",
+    )
 
 
 def settle_account(ctx: Ctx) -> Response:
@@ -100,8 +120,11 @@ def settle_account(ctx: Ctx) -> Response:
         raise ApiError("InvalidParameterValue", f"not a month (YYYY-MM): {month!r}")
     bill = ctx.runtime.billing.settle(account_id, month)
     state = "issued" if bill["newly_issued"] else "was already issued"
-    return ctx.redirect("/console/operator/settlement", "ok",
-                        f"The bill of {month} for account {account_id} {state}: {bill['total']} CNY.")
+    return ctx.redirect(
+        "/console/operator/settlement",
+        "ok",
+        f"The bill of {month} for account {account_id} {state}: {bill['total']} CNY.",
+    )
 
 
 def _previous(month: str) -> str:

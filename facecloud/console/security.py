@@ -1,7 +1,7 @@
 """Console sessions (signed cookies), CSRF tokens and sign-in throttling.
 
-The session lives in the cookie itself, signed with a key derived from the master key: it survives restarts and is
-shared by all workers without server-side state. It holds no secret, only who signed in and the CSRF token."""
+The session lives in the cookie itself, signed with a key derived from the master key: it survives restarts
+and is shared by all workers without server-side state. It holds no secret: who signed in, the CSRF token."""
 
 from __future__ import annotations
 
@@ -65,8 +65,13 @@ class Session:
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> Session:
-        return cls(csrf=str(data["c"]), kind=data.get("k"), account_id=data.get("a"), secret_id=data.get("s"),
-                   flash=[(str(level), str(text)) for level, text in data.get("f") or []])
+        return cls(
+            csrf=str(data["c"]),
+            kind=data.get("k"),
+            account_id=data.get("a"),
+            secret_id=data.get("s"),
+            flash=[(str(level), str(text)) for level, text in data.get("f") or []],
+        )
 
 
 class SessionCodec:
@@ -87,8 +92,9 @@ class SessionCodec:
 
 
 class SignInThrottle:
-    """Failed sign-ins per key (a client address, or an identity): after `limit` failures within `window_s`, the key
-    is locked until the oldest of those failures leaves the window. In-process: each worker counts its own."""
+    """Failed sign-ins per key (a client address, or an identity): after `limit` failures within
+    `window_s`, the key is locked until the oldest of those failures leaves the window. Each worker counts
+    its own (in-process)."""
 
     def __init__(self, limit: int = 5, window_s: float = 600.0) -> None:
         self.limit = limit
@@ -108,7 +114,7 @@ class SignInThrottle:
         with self._lock:
             if len(self._failures) > 10_000:
                 self._failures.clear()
-            self._failures[key] = [*self._recent(key, now), now][-self.limit:]
+            self._failures[key] = [*self._recent(key, now), now][-self.limit :]
 
     def succeeded(self, key: str) -> None:
         with self._lock:

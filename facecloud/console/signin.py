@@ -22,8 +22,12 @@ def _safe_next(target: str, default: str) -> str:
 def show(ctx: Ctx) -> Response:
     if ctx.session.kind:
         return ctx.redirect("/console/")
-    return ctx.render("signin.html", next=ctx.param("next"), tab=ctx.param("tab", "account"),
-                      operator_enabled=bool(ctx.console.settings.operator_password))
+    return ctx.render(
+        "signin.html",
+        next=ctx.param("next"),
+        tab=ctx.param("tab", "account"),
+        operator_enabled=bool(ctx.console.settings.operator_password),
+    )
 
 
 def submit(ctx: Ctx) -> Response:
@@ -65,17 +69,24 @@ def _operator_ok(ctx: Ctx) -> bool:
     expected = ctx.console.settings.operator_password
     given = ctx.param("password")
     # Digests of equal length, so the comparison says nothing about the password's length.
-    if not expected or not hmac.compare_digest(hashlib.sha256(given.encode()).digest(),
-                                               hashlib.sha256(expected.encode()).digest()):
+    if not expected or not hmac.compare_digest(
+        hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest()
+    ):
         return False
     ctx.session.sign_in("operator")
     return True
 
 
 def _refuse(ctx: Ctx, kind: str, message: str, status: int) -> Response:
-    return ctx.render("signin.html", status_code=status, error=message, next=ctx.param("next"), tab=kind,
-                      secret_id=ctx.param("secret_id"),
-                      operator_enabled=bool(ctx.console.settings.operator_password))
+    return ctx.render(
+        "signin.html",
+        status_code=status,
+        error=message,
+        next=ctx.param("next"),
+        tab=kind,
+        secret_id=ctx.param("secret_id"),
+        operator_enabled=bool(ctx.console.settings.operator_password),
+    )
 
 
 def sign_out(ctx: Ctx) -> Response:

@@ -1,5 +1,5 @@
-"""The console's request plumbing: session cookie in and out, CSRF and origin checks on every POST, access control,
-rendering, and domain errors shown as messages. Page handlers are plain sync functions run in the thread pool."""
+"""The console's request plumbing: session cookie in and out, CSRF and origin checks on every POST, access
+control, rendering, domain errors shown as messages. Page handlers are plain sync functions (thread pool)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ HERE = Path(__file__).resolve().parent
 ASSET_VERSION = "1"
 SECURITY_HEADERS = {
     # Every script and style is a local file: nothing inline, nothing from elsewhere.
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    "script-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -150,8 +151,9 @@ def _guarded(console: Any, access: str, handler: Handler, ctx: Ctx) -> Response:
     except ApiError as error:
         if ctx.request.method != "POST":
             status = 404 if error.code.startswith("ResourceNotFound") else 400
-            return ctx.render("error.html", status_code=status, title="Not available",
-                              message=error.message_for("en-US"))
+            return ctx.render(
+                "error.html", status_code=status, title="Not available", message=error.message_for("en-US")
+            )
         # A refused action: say why on the page the form came from.
         ctx.session.add_flash("error", error.message_for("en-US"))
         return _redirect(_same_site_referer(ctx.request), ctx.is_htmx)
@@ -169,8 +171,13 @@ def _finish(console: Any, request: Request, session: Session, response: Response
         response.headers.setdefault(name, value)
     if session.changed:
         response.set_cookie(
-            COOKIE_NAME, console.codec.dumps(session), max_age=SESSION_MAX_AGE_S, path="/console",
-            httponly=True, samesite="strict", secure=console.secure_cookie(request),
+            COOKIE_NAME,
+            console.codec.dumps(session),
+            max_age=SESSION_MAX_AGE_S,
+            path="/console",
+            httponly=True,
+            samesite="strict",
+            secure=console.secure_cookie(request),
         )
 
 

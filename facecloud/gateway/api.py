@@ -95,7 +95,9 @@ class ApiEndpoint:
         if action is None:
             raise ApiError("InvalidAction", f"The action `{action_name}` does not exist.", f"接口 `{action_name}` 不存在。")
         if not is_read_only(action_name):
-            await run_in_threadpool(auth.refuse_replay, self.replay_guard, signature, settings.signature_window_s)
+            await run_in_threadpool(
+                auth.refuse_replay, self.replay_guard, action_name, signature, settings.signature_window_s
+            )
         group = action.limit_group
         await run_in_threadpool(ratelimit.check, self.rate_limiter, settings, key.account.id, group)
         raw = params.parse_flat_query(query) if request.method == "GET" else params.parse_json_body(body)

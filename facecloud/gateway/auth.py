@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import UTC, datetime
 
@@ -48,8 +49,10 @@ def verify(
     return key, auth.signature
 
 
-def refuse_replay(replay_guard: ReplayGuard, signature: str, window_s: int) -> None:
-    if not replay_guard.first_use(signature, window_s * 2):
+def refuse_replay(replay_guard: ReplayGuard, action: str, signature: str, window_s: int) -> None:
+    # The SDK does not sign X-TC-Action, so one signature may legitimately serve two actions with the same body.
+    key = hashlib.sha256(f"{action}\n{signature}".encode()).hexdigest()
+    if not replay_guard.first_use(key, window_s * 2):
         raise ApiError("AuthFailure.SignatureFailure", "This signed request was already received (replay).",
                        "该签名请求已被使用（重放）。")
 

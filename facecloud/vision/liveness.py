@@ -48,7 +48,9 @@ BOX_CENTRE_SHIFT = 0.07
 # (on 25 multi-megapixel live photos this accepted 92% as live, against 88% cropping the full-size photo).
 WORKING_LONG_SIDE = 640
 
-SessionFactory = Callable[[Path], Any]  # .onnx path -> an onnxruntime.InferenceSession (Pipeline.ort_session)
+SessionFactory = Callable[
+    [Path | bytes], Any
+]  # .onnx path or bytes -> an InferenceSession (Pipeline.ort_session)
 
 
 @dataclass(frozen=True)
@@ -143,10 +145,12 @@ def crop_for_scale(bgr: np.ndarray, box: tuple[float, float, float, float], scal
     return cv2.resize(bgr[y0 : y1 + 1, x0 : x1 + 1], (INPUT_SIZE, INPUT_SIZE))
 
 
-def _cpu_session(path: Path) -> Any:
+def _cpu_session(model: Path | bytes) -> Any:
     import onnxruntime as ort
 
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        model if isinstance(model, bytes) else str(model), providers=["CPUExecutionProvider"]
+    )
 
 
 class LivenessModel:
@@ -179,9 +183,12 @@ class LivenessModel:
     def _session(self, pth: Path, weight: WeightFile) -> Any:
         onnx_path = self.onnx_dir / f"{Path(weight.name).stem}-{weight.sha256[:16]}-c{CONVERTER_VERSION}.onnx"
         if not onnx_path.is_file():
-            from facecloud.vision.minifasnet import convert
+            from facecloud.vision.minifasnet import build_onnx, convert, read_state_dict
 
-            convert(pth, onnx_path, INPUT_SIZE)
+            try:
+                convert(pth, onnx_path, INPUT_SIZE)
+            except OSError:  # an unwritable cache: convert in memory (a tenth of a second) on every start
+                return self.make_session(build_onnx(read_state_dict(pth), INPUT_SIZE).SerializeToString())
         return self.make_session(onnx_path)
 
     def predict(self, bgr: np.ndarray, face_box: tuple[float, float, float, float]) -> LivenessResult:

@@ -28,6 +28,7 @@ import collections
 import io
 import pickle
 import struct
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -293,6 +294,8 @@ def convert(pth: Path, onnx_path: Path, input_size: int = 80) -> None:
 
     model = build_onnx(read_state_dict(pth), input_size)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = onnx_path.with_suffix(f".{id(model)}.partial")
+    partial = onnx_path.with_name(
+        f".{onnx_path.name}.{uuid.uuid4().hex}.partial"
+    )  # workers may race: each own
     onnx.save_model(model, str(partial))
     partial.replace(onnx_path)

@@ -1,7 +1,7 @@
 """Browser fixtures: Debian's Chromium driven by Playwright against a real facecloud server on loopback.
 
-Playwright never downloads a browser here: it drives /usr/bin/chromium (installed by .ci/run), and the browser tests
-skip, saying why, where that is absent."""
+Playwright never downloads a browser here: it drives /usr/bin/chromium (installed by .ci/run), and the browser
+tests skip, saying why, where that is absent."""
 
 from __future__ import annotations
 
@@ -21,14 +21,22 @@ from facecloud.runtime import Runtime
 from tests.conftest import REPO, LiveServer, _serve, test_settings
 
 CHROMIUM = Path(os.environ.get("FACECLOUD_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = REPO / "docs" / "screenshots"
 OPERATOR_PASSWORD = "operator-test-password"
 
 
-# The seed's prices, with a free pack of 3 calls a month and a 10-call detection pack beside the real sizes, so that
-# a test crosses the free pack and a pack's 15% line with a dozen real API calls instead of a million.
+# The seed's prices, with a free pack of 3 calls a month and a 10-call detection pack beside the real sizes,
+# so that a test crosses the free pack and a pack's 15% line with a dozen real API calls instead of a million.
 FREE_CALLS = 3
 SMALL_PACK = 10
 
@@ -45,15 +53,21 @@ def small_catalog() -> Catalog:
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     settings = test_settings(tmp_path_factory.mktemp("console-data"), operator_password=OPERATOR_PASSWORD)
     runtime = Runtime(settings)
-    runtime.billing = Billing(runtime.db, settings, catalog=small_catalog())  # before anything builds the default
+    runtime.billing = Billing(
+        runtime.db, settings, catalog=small_catalog()
+    )  # before anything builds the default
     yield from _serve(runtime)
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
-        pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)")
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright package")
+        pytest.skip(
+            f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)"
+        )
+    playwright_api = pytest.importorskip(
+        "playwright.sync_api", reason="browser tests need the playwright package"
+    )
     with playwright_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
@@ -61,7 +75,7 @@ def browser() -> Iterator[object]:
 
 
 def _refusal(text: str) -> bool:
-    # The tests provoke these on purpose (wrong key: 401, forged CSRF: 403); a missing asset (404) still counts.
+    # Provoked on purpose (wrong key: 401, forged CSRF: 403, lock-out: 429); a missing asset (404) counts.
     return re.search(r"status of (401|403|429)", text) is not None
 
 
@@ -109,8 +123,10 @@ def open_console(browser, console_server: LiveServer) -> Iterator[Callable[[], C
         page = context.new_page()
         page.set_default_timeout(15_000)
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and not _refusal(msg.text)
-                else None)
+        page.on(
+            "console",
+            lambda msg: errors.append(msg.text) if msg.type == "error" and not _refusal(msg.text) else None,
+        )
         page.on("dialog", lambda dialog: dialog.accept())
         return ConsoleBrowser(page, console_server.url)
 

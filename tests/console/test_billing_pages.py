@@ -1,4 +1,4 @@
-"""Usage, packs, alerts, bills and the quote in a real browser, after real API calls through the official SDK."""
+"""Usage, packs, alerts, bills and the quote in a real browser, after real API calls with the official SDK."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 from tests.conftest import DATA, LiveServer, need_data
 from tests.console.conftest import FREE_CALLS, SMALL_PACK, ConsoleBrowser
-
 
 _distinct = itertools.count()
 
@@ -104,13 +103,15 @@ def test_bill_after_settlement(open_console, console_server: LiveServer) -> None
     last_month_day = datetime.now(zone).replace(day=1, hour=12) - timedelta(days=2)
     month = last_month_day.strftime("%Y-%m")
     for _ in range(120):
-        billing.record_call(account_id(console_server, creds), "compare", "CompareFace", str(uuid.uuid4()),
-                            at=last_month_day)
+        billing.record_call(
+            account_id(console_server, creds), "compare", "CompareFace", str(uuid.uuid4()), at=last_month_day
+        )
     operator, customer = open_console(), open_console()
     operator.sign_in_operator()
     operator.goto("/console/operator/settlement")
-    operator.page.select_option("#settle-account-form select[name=account_id]",
-                                str(account_id(console_server, creds)))
+    operator.page.select_option(
+        "#settle-account-form select[name=account_id]", str(account_id(console_server, creds))
+    )
     operator.page.fill("#settle-account-form input[name=month]", month)
     operator.page.click("#settle-account-form button[type=submit]")
     assert f"The bill of {month}" in operator.text(".notice-ok")

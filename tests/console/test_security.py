@@ -28,8 +28,15 @@ def csrf_of(web: httpx.Client, path: str = "/console/signin") -> str:
 
 
 def sign_in(web: httpx.Client, creds: Credentials) -> httpx.Response:
-    return web.post("/console/signin", data={"csrf_token": csrf_of(web), "kind": "account",
-                                             "secret_id": creds.secret_id, "secret_key": creds.secret_key})
+    return web.post(
+        "/console/signin",
+        data={
+            "csrf_token": csrf_of(web),
+            "kind": "account",
+            "secret_id": creds.secret_id,
+            "secret_key": creds.secret_key,
+        },
+    )
 
 
 def test_sign_in_sets_a_strict_http_only_cookie(web: httpx.Client, console_server: LiveServer) -> None:
@@ -45,12 +52,16 @@ def test_tampered_session_cookie_is_anonymous(web: httpx.Client, console_server:
     sign_in(web, console_server.new_account("tamper"))
     assert web.get("/console/keys").status_code == 200
     value = web.cookies[COOKIE_NAME]
-    web.cookies.set(COOKIE_NAME, value[:-4] + ("AAAA" if not value.endswith("AAAA") else "BBBB"), path="/console")
+    web.cookies.set(
+        COOKIE_NAME, value[:-4] + ("AAAA" if not value.endswith("AAAA") else "BBBB"), path="/console"
+    )
     answer = web.get("/console/keys")
     assert answer.status_code == 303 and answer.headers["location"].startswith("/console/signin")
 
 
-def test_post_without_or_with_a_foreign_csrf_token_is_refused(web: httpx.Client, console_server: LiveServer) -> None:
+def test_post_without_or_with_a_foreign_csrf_token_is_refused(
+    web: httpx.Client, console_server: LiveServer
+) -> None:
     creds = console_server.new_account("csrf-http")
     sign_in(web, creds)
     assert web.post("/console/keys/rotate", data={}).status_code == 403
@@ -64,16 +75,24 @@ def test_post_without_or_with_a_foreign_csrf_token_is_refused(web: httpx.Client,
 def test_cross_origin_post_is_refused(web: httpx.Client, console_server: LiveServer) -> None:
     sign_in(web, console_server.new_account("origin"))
     token = csrf_of(web, "/console/keys")
-    answer = web.post("/console/keys/rotate", data={"csrf_token": token},
-                      headers={"Origin": "http://evil.example"})
+    answer = web.post(
+        "/console/keys/rotate", data={"csrf_token": token}, headers={"Origin": "http://evil.example"}
+    )
     assert answer.status_code == 403
 
 
 def test_next_parameter_cannot_leave_the_console(web: httpx.Client, console_server: LiveServer) -> None:
     creds = console_server.new_account("next")
-    answer = web.post("/console/signin", data={
-        "csrf_token": csrf_of(web), "kind": "account", "secret_id": creds.secret_id,
-        "secret_key": creds.secret_key, "next": "//evil.example/console/"})
+    answer = web.post(
+        "/console/signin",
+        data={
+            "csrf_token": csrf_of(web),
+            "kind": "account",
+            "secret_id": creds.secret_id,
+            "secret_key": creds.secret_key,
+            "next": "//evil.example/console/",
+        },
+    )
     assert answer.headers["location"] == "/console/usage"
 
 
@@ -109,12 +128,28 @@ def test_repeated_wrong_keys_are_locked_out(console_server: LiveServer) -> None:
     creds = console_server.new_account("bruteforce")
     with httpx.Client(base_url=console_server.url) as web:
         token = csrf_of(web)
-        statuses = [web.post("/console/signin", data={"csrf_token": token, "kind": "account",
-                                                       "secret_id": creds.secret_id, "secret_key": f"guess{i}"}
-                             ).status_code for i in range(6)]
+        statuses = [
+            web.post(
+                "/console/signin",
+                data={
+                    "csrf_token": token,
+                    "kind": "account",
+                    "secret_id": creds.secret_id,
+                    "secret_key": f"guess{i}",
+                },
+            ).status_code
+            for i in range(6)
+        ]
         # Locked: even the right key is refused now.
-        right = web.post("/console/signin", data={"csrf_token": token, "kind": "account",
-                                                   "secret_id": creds.secret_id, "secret_key": creds.secret_key})
+        right = web.post(
+            "/console/signin",
+            data={
+                "csrf_token": token,
+                "kind": "account",
+                "secret_id": creds.secret_id,
+                "secret_key": creds.secret_key,
+            },
+        )
     assert statuses == [401] * 5 + [429]
     assert right.status_code == 429
 

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageOps
 from sqlalchemy import select
@@ -141,3 +142,14 @@ def test_missing_weights_answer_how_to_install(
             pytest.skip("DetectFace is not registered in this tree")
         raise
     assert len(answer["FaceInfos"]) == 1
+
+
+def test_an_unwritable_cache_converts_in_memory(tmp_path: Path, samples: dict[str, bytes]) -> None:
+    from facecloud.vision.liveness import LivenessModel
+
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder should be")
+    model = LivenessModel(LIVENESS_MODELS, blocked)
+    model.ensure_ready()
+    result = model.predict(np.zeros((480, 640, 3), np.uint8), (200.0, 150.0, 150.0, 200.0))
+    assert 0.0 <= result.score <= 100.0

@@ -1,0 +1,335 @@
+"""A bounded load on loopback: a `facecloud serve --workers N` subprocess, many client threads sending a mix
+of the registered actions with TC3 signatures, then checks that the ledger holds exactly the billable calls
+the clients saw (by RequestId) and that the gallery's rows match its vector index. Prints one JSON line.
+
+    .venv/bin/python bench/load.py --duration 60 --clients 16 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from facecloud.accounts import Credentials  # noqa: E402
+from facecloud.gateway import tc3  # noqa: E402
+from facecloud.gateway.api import BILLABLE_ERRORS  # noqa: E402
+from facecloud.gateway.params import validate  # noqa: E402
+from facecloud.gateway.registry import registry  # noqa: E402
+
+FACECLOUD = REPO / ".venv" / "bin" / "facecloud"
+LFW = (
+    Path(os.environ.get("FACECLOUD_SHARED_DIR", REPO.parent / "shared"))
+    / "data"
+    / "lfw-dev"
+    / "lfw-deepfunneled"
+)
+
+
+@dataclass
+class Outcome:
+    action: str
+    code: str
+    latency_s: float
+    request_id: str
+    billable: bool
+    measured: bool
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def load_images(count: int) -> tuple[list[str], str]:
+    faces = sorted(LFW.glob("*/*_0001.jpg"))[:count]
+    if not faces:
+        raise SystemExit(f"no LFW images under {LFW}")
+    blank = io.BytesIO()
+    Image.fromarray(np.full((240, 240, 3), 128, np.uint8)).save(blank, "JPEG")
+    return [b64(p.read_bytes()) for p in faces], b64(blank.getvalue())
+
+
+class Mix:
+    """The actions of this build, weighted; each returns (action, params) for one call."""
+
+    def __init__(self, faces: list[str], blank: str, client_id: int) -> None:
+        self.faces, self.blank, self.client_id = faces, blank, client_id
+        self.persons: list[str] = []
+        self.group = f"load-{client_id}"
+        names = set(registry())
+        table = [
+            (30, "DetectFace", lambda: {"Image": self.face(), "MaxFaceNum": 2}),
+            (5, "DetectFace", lambda: {"Image": self.blank}),  # NoFaceInPhoto: billable
+            (10, "CompareFace", lambda: {"ImageA": self.face(), "ImageB": self.face()}),
+            (8, "AnalyzeFace", lambda: {"Image": self.face()}),
+            (8, "DetectLiveFace", lambda: {"Image": self.face()}),
+            (3, "DetectLiveFaceAccurate", lambda: {"Image": self.face()}),
+            (5, "DetectFace", lambda: {"Image": self.face(), "MaxFaceNum": 1000}),  # invalid: free
+            (10, "CreatePerson", self.create_person),
+            (8, "SearchFaces", lambda: {"GroupIds": [self.group], "Image": self.face()}),
+            (5, "GetPersonListNum", lambda: {"GroupId": self.group}),
+            (3, "DeletePerson", self.delete_person),
+        ]
+        self.table = [(w, a, f) for w, a, f in table if a in names]
+        self.weights = [w for w, _, _ in self.table]
+
+    def face(self) -> str:
+        return random.choice(self.faces)
+
+    def create_person(self) -> dict[str, Any]:
+        person = f"p{self.client_id}-{uuid.uuid4().hex[:12]}"
+        self.persons.append(person)
+        return {"GroupId": self.group, "PersonId": person, "PersonName": person, "Image": self.face()}
+
+    def delete_person(self) -> dict[str, Any]:
+        return {"PersonId": self.persons.pop(0) if self.persons else "nobody"}
+
+    def next(self) -> tuple[str, dict[str, Any]]:
+        _, name, make = random.choices(self.table, weights=self.weights)[0]
+        return name, make()
+
+
+def billed(action_name: str, params: dict[str, Any]) -> bool:
+    action = registry()[action_name]
+    try:
+        return action.billed_service(validate(action.request, params)) is not None
+    except Exception:
+        return False
+
+
+class Client(threading.Thread):
+    def __init__(
+        self, url: str, creds: Credentials, mix: Mix, start: float, stop: float, sink: list[Outcome]
+    ) -> None:
+        super().__init__(daemon=True)
+        self.url, self.creds, self.mix, self.start_at, self.stop_at, self.sink = (
+            url,
+            creds,
+            mix,
+            start,
+            stop,
+            sink,
+        )
+        self.host = url.removeprefix("http://")
+
+    def send(self, http: httpx.Client, action_name: str, params: dict[str, Any], measured: bool) -> str:
+        body = json.dumps(params).encode()
+        headers = tc3.sign_headers(
+            secret_id=self.creds.secret_id,
+            secret_key=self.creds.secret_key,
+            action=action_name,
+            body=body,
+            host=self.host,
+            timestamp=int(time.time()),
+        )
+        started = time.perf_counter()
+        try:
+            response = http.post(self.url + "/", content=body, headers=headers, timeout=120).json()[
+                "Response"
+            ]
+            code = response.get("Error", {}).get("Code", "Success")
+            request_id = response.get("RequestId", "")
+        except (httpx.HTTPError, ValueError, KeyError) as error:
+            code, request_id = f"client:{type(error).__name__}", ""
+        latency = time.perf_counter() - started
+        billable = billed(action_name, params) and (code == "Success" or code in BILLABLE_ERRORS)
+        self.sink.append(Outcome(action_name, code, latency, request_id, billable, measured))
+        return code
+
+    def run(self) -> None:
+        with httpx.Client() as http:
+            if "CreateGroup" in registry():
+                self.send(
+                    http, "CreateGroup", {"GroupId": self.mix.group, "GroupName": self.mix.group}, False
+                )
+            time.sleep(max(0.0, self.start_at - time.time()))
+            while time.time() < self.stop_at:
+                action_name, params = self.mix.next()
+                self.send(http, action_name, params, True)
+
+
+def start_server(data_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "FACECLOUD_DATA_DIR": str(data_dir)}
+    env.setdefault("FACECLOUD_MODEL_DIR", str(LFW.parents[2] / "models" / "liveness"))
+    process = subprocess.Popen(
+        [
+            str(FACECLOUD),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--data-dir",
+            str(data_dir),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(data_dir / "server.log", "wb"),  # noqa: SIM115
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited: {(data_dir / 'server.log').read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit("server did not start")
+
+
+def create_account(data_dir: Path, name: str) -> Credentials:
+    out = subprocess.run(
+        [str(FACECLOUD), "accounts", "create", "--name", name, "--data-dir", str(data_dir)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    data = json.loads(out)
+    return Credentials(data["AppId"], data["SecretId"], data["SecretKey"])
+
+
+def percentile(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)) * 1000, 1) if values else 0.0
+
+
+def check_ledger(data_dir: Path, outcomes: list[Outcome]) -> dict[str, Any]:
+    from sqlalchemy import text
+
+    from facecloud.config import Settings
+    from facecloud.runtime import Runtime
+
+    runtime = Runtime(Settings.from_env(data_dir=data_dir), migrate=False)
+    try:
+        with runtime.db.session() as s:
+            rows = set(s.execute(text("select request_id from billing_usage_entries")).scalars())
+        seen = {o.request_id for o in outcomes if o.billable}
+        lost_answers = sum(1 for o in outcomes if o.code.startswith("client:"))
+        result: dict[str, Any] = {
+            "billable_seen": len(seen),
+            "ledger_rows": len(rows),
+            "missing_from_ledger": len(seen - rows),
+            "billed_but_not_billable": len(rows - seen),
+            "unanswered_requests": lost_answers,
+            "consistent": seen == rows,
+        }
+        result["gallery"] = check_gallery(runtime)
+        return result
+    finally:
+        runtime.close()
+
+
+def check_gallery(runtime: Any) -> dict[str, Any]:
+    """Rows of the gallery vs entries of its vector index, through whatever check the gallery offers."""
+    try:
+        gallery = runtime.gallery
+    except (ImportError, AttributeError) as error:
+        return {"checked": False, "reason": f"no gallery in this build ({type(error).__name__})"}
+    for name in ("check_consistency", "consistency", "verify_index"):
+        check = getattr(gallery, name, None)
+        if callable(check):
+            return {"checked": True, **check()}
+    return {"checked": False, "reason": "the gallery exposes no consistency check"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of measured load")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--accounts", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--images", type=int, default=40)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    args = parser.parse_args()
+
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="facecloud-load-"))
+    faces, blank = load_images(args.images)
+    port = free_port()
+    server = start_server(data_dir, port, args.workers)
+    url = f"http://127.0.0.1:{port}"
+    outcomes: list[Outcome] = []
+    try:
+        accounts = [create_account(data_dir, f"load-{i}") for i in range(args.accounts)]
+        warm = Client(url, accounts[0], Mix(faces, blank, 999), 0, 0, outcomes)
+        with httpx.Client() as http:  # every worker loads its models before the clock starts
+            for _ in range(args.workers * 3):
+                for action_name, params in {a: f() for _, a, f in warm.mix.table}.items():
+                    warm.send(http, action_name, params, False)
+        start = time.time() + 1
+        stop = start + args.duration
+        clients = [
+            Client(url, accounts[i % len(accounts)], Mix(faces, blank, i), start, stop, outcomes)
+            for i in range(args.clients)
+        ]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(timeout=args.duration + 180)
+        alive = httpx.get(url + "/healthz", timeout=5).status_code == 200
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+    measured = [o for o in outcomes if o.measured]
+    latencies = [o.latency_s for o in measured]
+    by_action: dict[str, list[float]] = defaultdict(list)
+    for o in measured:
+        by_action[o.action].append(o.latency_s)
+    report = {
+        "bench": "load",
+        "duration_s": args.duration,
+        "clients": args.clients,
+        "accounts": args.accounts,
+        "workers": args.workers,
+        "cpus": os.cpu_count(),
+        "requests": len(measured),
+        "throughput_rps": round(len(measured) / args.duration, 2),
+        "successes_rps": round(sum(o.code == "Success" for o in measured) / args.duration, 2),
+        "latency_ms": {
+            "p50": percentile(latencies, 50),
+            "p99": percentile(latencies, 99),
+            "max": round(max(latencies, default=0) * 1000, 1),
+        },
+        "by_action": {
+            a: {"requests": len(v), "p50_ms": percentile(v, 50), "p99_ms": percentile(v, 99)}
+            for a, v in sorted(by_action.items())
+        },
+        "codes": dict(Counter(o.code for o in measured).most_common()),
+        "server_alive_after": alive,
+        "ledger": check_ledger(data_dir, outcomes),
+    }
+    print(json.dumps(report, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

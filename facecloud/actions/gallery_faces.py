@@ -1,0 +1,39 @@
+"""What the enrolment and search actions share: a face of an image as the gallery wants it, and Tencent's FaceRect."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facecloud.actions.common import load_image
+from facecloud.errors import ApiError
+from facecloud.gallery.service import FaceInput
+from facecloud.gateway.registry import ActionContext
+from facecloud.vision.detector import DetectedFace
+from facecloud.vision.image import DecodedImage
+from facecloud.vision.quality_control import check_quality
+
+MIN_FACE_SIZE = 34
+
+
+def face_rect(face: DetectedFace) -> dict:
+    return {"X": int(face.x), "Y": int(face.y), "Width": int(face.width), "Height": int(face.height)}
+
+
+def require_image(image: str | None, url: str | None) -> None:
+    if not image and not url:
+        raise ApiError("InvalidParameterValue.ImageEmpty", "Image or Url is required.", "图片为空。")
+
+
+def enrolment_face(ctx: ActionContext, image: str | None, url: str | None, need_rotate: int,
+                   quality_control: int) -> tuple[FaceInput, DetectedFace]:
+    """The largest face of the image, quality-checked and embedded (raises the image errors)."""
+    require_image(image, url)
+    img = load_image(ctx, image, url, need_rotate)
+    face = ctx.runtime.vision.largest_face(img, MIN_FACE_SIZE)
+    check_quality(ctx.runtime.vision, img, face, quality_control)
+    return as_input(ctx, img, face), face
+
+
+def as_input(ctx: ActionContext, img: DecodedImage, face: DetectedFace) -> FaceInput:
+    embedding = np.asarray(ctx.runtime.vision.embed(img, face), dtype=np.float32)
+    return FaceInput(embedding, int(face.x), int(face.y), int(face.width), int(face.height))
