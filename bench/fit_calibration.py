@@ -32,16 +32,16 @@ def features(pipeline: Pipeline, paths: list[Path]) -> tuple[np.ndarray, np.ndar
     """Per image: SFace feature of the aligned crop and of its mirror (zeros where no face is found)."""
     import cv2
 
+    embedder = pipeline.embedder
     plain = np.zeros((len(paths), 128), np.float32)
     mirrored = np.zeros((len(paths), 128), np.float32)
-    net = pipeline.embedder._net()
     for i, path in enumerate(paths):
         img = decode_bytes(path.read_bytes())
         faces = pipeline.detector.detect(img.bgr, max_faces=1, min_face_size=20)
         if faces:
             crop = pipeline.embedder.align(img.bgr, faces[0])
-            plain[i] = net.feature(crop).reshape(-1)
-            mirrored[i] = net.feature(cv2.flip(crop, 1)).reshape(-1)
+            plain[i] = embedder.raw_feature(crop)
+            mirrored[i] = embedder.raw_feature(cv2.flip(crop, 1))
     return plain, mirrored
 
 

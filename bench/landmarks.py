@@ -4,7 +4,7 @@ against human 68-point annotations in ../shared/data/landmarks-mmpose (300W, 300
 
 NME = mean point-to-point distance / inter-ocular distance (outer eye corners, iBUG 36 and 45), per face, then
 averaged. The face is found by the production detector (YuNet) and meshed by the production landmarker. Prints
-one JSON line. Usage: .venv/bin/python bench/landmarks.py [--no-refine]
+one JSON line. Usage: .venv/bin/python bench/landmarks.py [--no-refine] [--fixed-jaw]
 """
 
 from __future__ import annotations
@@ -68,6 +68,11 @@ def nearest_face(faces, truth: np.ndarray):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--no-refine", action="store_true", help="one mesh pass (detector ROI only)")
+    parser.add_argument(
+        "--fixed-jaw",
+        action="store_true",
+        help="jaw 0-16 from fixed mesh vertices (the mapping before the rule)",
+    )
     args = parser.parse_args()
     settings = Settings.from_env()
     detector = FaceDetector(zoo.path(settings, zoo.YUNET))
@@ -85,7 +90,7 @@ def main() -> None:
         started = time.perf_counter()
         mesh = landmarker.mesh(image, face, refine=not args.no_refine)
         mesh_ms.append((time.perf_counter() - started) * 1000)
-        predicted = ibug68(mesh.xy)
+        predicted = ibug68(mesh.xy, jaw="vertices" if args.fixed_jaw else "silhouette")
         left, right = IBUG_OUTER_EYE_CORNERS
         inter_ocular = float(np.linalg.norm(truth[left] - truth[right]))
         nme = float(np.linalg.norm(predicted - truth, axis=1).mean() / inter_ocular)
@@ -95,6 +100,7 @@ def main() -> None:
         "bench": "landmarks",
         "metric": "NME (inter-ocular, outer eye corners), 68-point iBUG mapping",
         "refine": not args.no_refine,
+        "jaw": "vertices" if args.fixed_jaw else "silhouette",
         "faces": len(every),
         "missed": missed,
         "nme_mean_pct": round(100 * statistics.fmean(every), 2) if every else None,

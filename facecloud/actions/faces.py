@@ -42,8 +42,9 @@ class DeleteFaceRequest(TencentRequest):
     FaceIds: list[str]
 
 
-def _one_face(ctx: ActionContext, image: str | None, url: str | None, req: CreateFaceRequest
-              ) -> tuple[FaceInput, dict]:
+def _one_face(
+    ctx: ActionContext, image: str | None, url: str | None, req: CreateFaceRequest
+) -> tuple[FaceInput, dict]:
     img = load_image(ctx, image, url, req.NeedRotateDetection)
     face = ctx.runtime.vision.largest_face(img, MIN_FACE_SIZE)
     check_quality(ctx.runtime.vision, img, face, req.QualityControl)
@@ -86,8 +87,14 @@ def create_face(req: CreateFaceRequest, ctx: ActionContext) -> dict:
         indexes.append(number)
         rects.append(rect)
     face_ids = gallery.add_faces(ctx.account_id, req.PersonId, accepted) if accepted else []
-    return {"SucFaceNum": len(face_ids), "SucFaceIds": face_ids, "RetCode": ret_codes, "SucIndexes": indexes,
-            "SucFaceRects": rects, "FaceModelVersion": person.face_model_version}
+    return {
+        "SucFaceNum": len(face_ids),
+        "SucFaceIds": face_ids,
+        "RetCode": ret_codes,
+        "SucIndexes": indexes,
+        "SucFaceRects": rects,
+        "FaceModelVersion": person.face_model_version,
+    }
 
 
 @action("DeleteFace", DeleteFaceRequest)

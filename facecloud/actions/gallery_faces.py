@@ -24,8 +24,9 @@ def require_image(image: str | None, url: str | None) -> None:
         raise ApiError("InvalidParameterValue.ImageEmpty", "Image or Url is required.", "图片为空。")
 
 
-def enrolment_face(ctx: ActionContext, image: str | None, url: str | None, need_rotate: int,
-                   quality_control: int) -> tuple[FaceInput, DetectedFace]:
+def enrolment_face(
+    ctx: ActionContext, image: str | None, url: str | None, need_rotate: int, quality_control: int
+) -> tuple[FaceInput, DetectedFace]:
     """The largest face of the image, quality-checked and embedded (raises the image errors)."""
     require_image(image, url)
     img = load_image(ctx, image, url, need_rotate)

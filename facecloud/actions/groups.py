@@ -39,9 +39,15 @@ class GetGroupListRequest(TencentRequest):
 
 
 def group_json(info: GroupInfo) -> dict:
-    return {"GroupName": info.name, "GroupId": info.group_id, "GroupExDescriptions": info.ex_descriptions,
-            "Tag": info.tag, "FaceModelVersion": info.face_model_version,
-            "CreationTimestamp": info.created_ms, "UpdateTimestamp": info.updated_ms}
+    return {
+        "GroupName": info.name,
+        "GroupId": info.group_id,
+        "GroupExDescriptions": info.ex_descriptions,
+        "Tag": info.tag,
+        "FaceModelVersion": info.face_model_version,
+        "CreationTimestamp": info.created_ms,
+        "UpdateTimestamp": info.updated_ms,
+    }
 
 
 def page_limit(limit: int, maximum: int) -> int:
@@ -52,8 +58,14 @@ def page_limit(limit: int, maximum: int) -> int:
 
 @action("CreateGroup", CreateGroupRequest)
 def create_group(req: CreateGroupRequest, ctx: ActionContext) -> dict:
-    info = ctx.runtime.gallery.create_group(ctx.account_id, req.GroupId, req.GroupName, req.GroupExDescriptions,
-                                            req.Tag, req.FaceModelVersion or "3.0")
+    info = ctx.runtime.gallery.create_group(
+        ctx.account_id,
+        req.GroupId,
+        req.GroupName,
+        req.GroupExDescriptions,
+        req.Tag,
+        req.FaceModelVersion or "3.0",
+    )
     return {"FaceModelVersion": info.face_model_version}
 
 

@@ -100,12 +100,28 @@ def create_person(req: CreatePersonRequest, ctx: ActionContext) -> dict:
     if req.UniquePersonControl:
         similar = _similar_person(ctx, req.GroupId, face.embedding, req.UniquePersonControl)
         if similar:
-            return {"FaceId": "", "FaceRect": face_rect(detected), "SimilarPersonId": similar,
-                    "FaceModelVersion": gallery.get_group(ctx.account_id, req.GroupId).face_model_version}
-    _, face_id = gallery.create_person(ctx.account_id, req.GroupId, req.PersonId, req.PersonName, req.Gender,
-                                       _descriptions(req.PersonExDescriptionInfos), face)
+            return {
+                "FaceId": "",
+                "FaceRect": face_rect(detected),
+                "SimilarPersonId": similar,
+                "FaceModelVersion": gallery.get_group(ctx.account_id, req.GroupId).face_model_version,
+            }
+    _, face_id = gallery.create_person(
+        ctx.account_id,
+        req.GroupId,
+        req.PersonId,
+        req.PersonName,
+        req.Gender,
+        _descriptions(req.PersonExDescriptionInfos),
+        face,
+    )
     version = gallery.get_group(ctx.account_id, req.GroupId).face_model_version
-    return {"FaceId": face_id, "FaceRect": face_rect(detected), "SimilarPersonId": "", "FaceModelVersion": version}
+    return {
+        "FaceId": face_id,
+        "FaceRect": face_rect(detected),
+        "SimilarPersonId": "",
+        "FaceModelVersion": version,
+    }
 
 
 @action("DeletePerson", PersonIdRequest)
@@ -128,8 +144,9 @@ def modify_person_base_info(req: ModifyPersonBaseInfoRequest, ctx: ActionContext
 
 @action("ModifyPersonGroupInfo", ModifyPersonGroupInfoRequest)
 def modify_person_group_info(req: ModifyPersonGroupInfoRequest, ctx: ActionContext) -> dict:
-    ctx.runtime.gallery.modify_person_group_info(ctx.account_id, req.GroupId, req.PersonId,
-                                                 _descriptions(req.PersonExDescriptionInfos))
+    ctx.runtime.gallery.modify_person_group_info(
+        ctx.account_id, req.GroupId, req.PersonId, _descriptions(req.PersonExDescriptionInfos)
+    )
     return {}
 
 
@@ -149,10 +166,16 @@ def get_person_base_info(req: PersonIdRequest, ctx: ActionContext) -> dict:
 
 @action("GetPersonGroupInfo", GetPersonGroupInfoRequest)
 def get_person_group_info(req: GetPersonGroupInfoRequest, ctx: ActionContext) -> dict:
-    groups, total, version = ctx.runtime.gallery.person_groups(ctx.account_id, req.PersonId, req.Offset,
-                                                               page_limit(req.Limit, 100))
-    return {"PersonGroupInfos": [{"GroupId": g.group_id, "PersonExDescriptions": g.ex_descriptions} for g in groups],
-            "GroupNum": total, "FaceModelVersion": version}
+    groups, total, version = ctx.runtime.gallery.person_groups(
+        ctx.account_id, req.PersonId, req.Offset, page_limit(req.Limit, 100)
+    )
+    return {
+        "PersonGroupInfos": [
+            {"GroupId": g.group_id, "PersonExDescriptions": g.ex_descriptions} for g in groups
+        ],
+        "GroupNum": total,
+        "FaceModelVersion": version,
+    }
 
 
 @action("GetPersonList", GetPersonListRequest)
@@ -161,10 +184,20 @@ def get_person_list(req: GetPersonListRequest, ctx: ActionContext) -> dict:
         ctx.account_id, req.GroupId, req.Offset, page_limit(req.Limit, 1000)
     )
     return {
-        "PersonInfos": [{"PersonName": p.name, "PersonId": p.person_id, "Gender": p.gender,
-                         "PersonExDescriptions": p.ex_descriptions, "FaceIds": p.face_ids,
-                         "CreationTimestamp": p.created_ms} for p in persons],
-        "PersonNum": person_num, "FaceNum": face_num, "FaceModelVersion": version,
+        "PersonInfos": [
+            {
+                "PersonName": p.name,
+                "PersonId": p.person_id,
+                "Gender": p.gender,
+                "PersonExDescriptions": p.ex_descriptions,
+                "FaceIds": p.face_ids,
+                "CreationTimestamp": p.created_ms,
+            }
+            for p in persons
+        ],
+        "PersonNum": person_num,
+        "FaceNum": face_num,
+        "FaceModelVersion": version,
     }
 
 

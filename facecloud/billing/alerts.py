@@ -22,11 +22,16 @@ RETRY_AFTER_S = 30.0
 
 def alert_json(row: object) -> dict[str, object]:
     return {
-        "id": row.id, "account_id": row.account_id, "kind": row.kind, "pack_id": row.pack_id,  # type: ignore[attr-defined]
-        "service": row.service, "message": row.message,  # type: ignore[attr-defined]
+        "id": row.id,
+        "account_id": row.account_id,
+        "kind": row.kind,
+        "pack_id": row.pack_id,  # type: ignore[attr-defined]
+        "service": row.service,
+        "message": row.message,  # type: ignore[attr-defined]
         "created_at": row.created_at.isoformat(),  # type: ignore[attr-defined]
         "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,  # type: ignore[attr-defined]
-        "attempts": row.attempts, "last_error": row.last_error,  # type: ignore[attr-defined]
+        "attempts": row.attempts,
+        "last_error": row.last_error,  # type: ignore[attr-defined]
     }
 
 
@@ -57,20 +62,32 @@ class WebhookSender:
             return 0
         t = Alert.__table__
         with self._db.engine.connect() as conn:
-            pending = conn.execute(select(t).where(t.c.delivered_at.is_(None), t.c.attempts < MAX_ATTEMPTS)
-                                   .order_by(t.c.id).limit(100)).all()
+            pending = conn.execute(
+                select(t)
+                .where(t.c.delivered_at.is_(None), t.c.attempts < MAX_ATTEMPTS)
+                .order_by(t.c.id)
+                .limit(100)
+            ).all()
         delivered = 0
         with httpx.Client(timeout=self._timeout_s) as http:
             for row in pending:
                 error = ""
                 try:
-                    http.post(self._url, json={"type": "facecloud.billing.alert", "alert": alert_json(row)}
-                              ).raise_for_status()
+                    http.post(
+                        self._url, json={"type": "facecloud.billing.alert", "alert": alert_json(row)}
+                    ).raise_for_status()
                 except httpx.HTTPError as exc:
                     error = str(exc)[:250] or type(exc).__name__
                 with self._db.engine.begin() as conn:
-                    conn.execute(update(t).where(t.c.id == row.id).values(
-                        attempts=t.c.attempts + 1, last_error=error, delivered_at=None if error else utcnow()))
+                    conn.execute(
+                        update(t)
+                        .where(t.c.id == row.id)
+                        .values(
+                            attempts=t.c.attempts + 1,
+                            last_error=error,
+                            delivered_at=None if error else utcnow(),
+                        )
+                    )
                 delivered += not error
         return delivered
 

@@ -1,7 +1,7 @@
 """The price catalog: the seed's price list as data (catalog.json), validated with pydantic when loaded.
 
-Vocabulary (Lago/Stripe): a *service* is a billable metric; a *pack* is a prepaid grant of calls; a *tier* sets the
-postpaid unit price for the whole month's volume ("reach-the-tier", Stripe's "volume" tiering)."""
+Vocabulary (Lago/Stripe): a *service* is a billable metric; a *pack* is a prepaid grant of calls; a *tier*
+sets the postpaid unit price for the whole month's volume ("reach-the-tier", Stripe's "volume" tiering)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`facecloud billing ...`: quote and plan from the price list; top-ups, packs, settlement and bills for operators."""
+"""`facecloud billing ...`: quote and plan from the price list; top-ups, packs, settlement and bills for
+operators."""
 
 from __future__ import annotations
 
@@ -18,8 +19,12 @@ bill_app = typer.Typer(no_args_is_help=True, help="Bills (invoices) of an accoun
 billing_app.add_typer(packs_app, name="packs")
 billing_app.add_typer(bill_app, name="bill")
 
-Service = Annotated[str, typer.Option("--service", help="detect, landmarks, compare, verify, search, multi_search, "
-                                                        "person_mgmt or liveness")]
+Service = Annotated[
+    str,
+    typer.Option(
+        "--service", help="detect, landmarks, compare, verify, search, multi_search, person_mgmt or liveness"
+    ),
+]
 AccountRef = Annotated[str, typer.Argument(help="AppId, SecretId or name")]
 Month = Annotated[str | None, typer.Option("--month", help="YYYY-MM in the billing time zone")]
 
@@ -44,8 +49,13 @@ def _account(runtime: Runtime, ref: str) -> int:
 def quote_command(
     service: Service,
     calls: Annotated[int, typer.Option("--calls", help="Billable calls in one month.")],
-    packs: Annotated[list[str] | None, typer.Option("--packs", help="Pack bought for the month: 1M, 10M, 50M or "
-                                                                    "100M (repeat, or separate with commas).")] = None,
+    packs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--packs",
+            help="Pack bought for the month: 1M, 10M, 50M or 100M (repeat, or separate with commas).",
+        ),
+    ] = None,
 ) -> None:
     """The cost of one month of N calls with those packs bought (free pack -> packs -> postpaid tier)."""
     try:
@@ -58,8 +68,12 @@ def quote_command(
 @billing_app.command("plan")
 def plan_command(
     service: Service,
-    calls_per_year: Annotated[int, typer.Option("--calls-per-year", help="Billable calls expected in a year.")],
-    shown: Annotated[int, typer.Option("--shown", help="How many of the cheapest alternatives to print.")] = 10,
+    calls_per_year: Annotated[
+        int, typer.Option("--calls-per-year", help="Billable calls expected in a year.")
+    ],
+    shown: Annotated[
+        int, typer.Option("--shown", help="How many of the cheapest alternatives to print.")
+    ] = 10,
 ) -> None:
     """The cheapest mix of packs and postpaid for a yearly volume, with the alternatives compared."""
     try:
@@ -69,8 +83,13 @@ def plan_command(
 
 
 @billing_app.command("topup")
-def topup_command(account: AccountRef, amount: Annotated[str, typer.Option("--amount", help="CNY, e.g. 500.00")],
-                  reference: str = "", data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+def topup_command(
+    account: AccountRef,
+    amount: Annotated[str, typer.Option("--amount", help="CNY, e.g. 500.00")],
+    reference: str = "",
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
     """Add money to an account's balance (lifts arrears once it covers the debt and the freeze)."""
     runtime = open_runtime(data_dir, database_url)
     try:
@@ -87,8 +106,13 @@ def wallet_command(account: AccountRef, data_dir: DataDir = None, database_url: 
 
 
 @billing_app.command("usage")
-def usage_command(account: AccountRef, month: Month = None, daily: bool = False, data_dir: DataDir = None,
-                  database_url: DatabaseUrl = None) -> None:
+def usage_command(
+    account: AccountRef,
+    month: Month = None,
+    daily: bool = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
     """Usage of a month per service (free / pack / postpaid), or per day with --daily."""
     runtime = open_runtime(data_dir, database_url)
     account_id = _account(runtime, account)
@@ -99,8 +123,11 @@ def usage_command(account: AccountRef, month: Month = None, daily: bool = False,
 
 
 @billing_app.command("alerts")
-def alerts_command(account: Annotated[str | None, typer.Argument(help="AppId, SecretId or name")] = None,
-                   data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+def alerts_command(
+    account: Annotated[str | None, typer.Argument(help="AppId, SecretId or name")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
     """The alert outbox (newest first)."""
     runtime = open_runtime(data_dir, database_url)
     print_json(runtime.billing.alerts(_account(runtime, account) if account else None))
@@ -136,12 +163,14 @@ def packs_list(account: AccountRef, data_dir: DataDir = None, database_url: Data
 @billing_app.command("settle")
 def settle_command(
     month: Month = None,
-    account: Annotated[str | None, typer.Option("--account", help="Only this account (AppId, SecretId or name)")]
-    = None,
+    account: Annotated[
+        str | None, typer.Option("--account", help="Only this account (AppId, SecretId or name)")
+    ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Issue the bills of a finished month (default: the previous month). Idempotent: run it as often as you like."""
+    """Issue the bills of a finished month (default: the previous month). Idempotent: run it as often as you
+    like."""
     runtime = open_runtime(data_dir, database_url)
     billing = runtime.billing
     try:
@@ -158,8 +187,9 @@ def settle_command(
 
 
 @bill_app.command("show")
-def bill_show(account: AccountRef, month: Month = None, data_dir: DataDir = None,
-              database_url: DatabaseUrl = None) -> None:
+def bill_show(
+    account: AccountRef, month: Month = None, data_dir: DataDir = None, database_url: DatabaseUrl = None
+) -> None:
     """The bills of an account (one month with --month), each with one line per service."""
     runtime = open_runtime(data_dir, database_url)
     print_json(runtime.billing.bills(_account(runtime, account), month))

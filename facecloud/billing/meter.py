@@ -1,9 +1,10 @@
 """The meter: records each billable call once, durably, with group commit.
 
-Callers hand a call to one writer thread and wait. The writer takes every call pending at that moment, and in ONE
-transaction drops RequestIds already in the ledger, decides what pays for each call (free pack -> purchased packs,
-expiring first then bought first -> postpaid), appends the ledger entries, updates the counters and pack balances,
-queues pack alerts, and commits; then it wakes each caller. One fsync serves the whole batch."""
+Callers hand a call to one writer thread and wait. The writer takes every call pending at that moment, and in
+ONE transaction drops RequestIds already in the ledger, decides what pays for each call (free pack ->
+purchased packs, expiring first then bought first -> postpaid), appends the ledger entries, updates the
+counters and pack balances, queues pack alerts, and commits; then it wakes each caller. One fsync serves the
+whole batch."""
 
 from __future__ import annotations
 
@@ -39,10 +40,13 @@ class Call:
     at: datetime
 
 
-@dataclass
+@dataclass(eq=False)  # identity: two waiters for the same call are still two callers
 class _Waiter:
     call: Call
-    done: threading.Event = field(default_factory=threading.Event)
+    # Set when the call is committed (or failed), or when this caller is promoted to leader.
+    wake: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
+    promoted: bool = False
     error: BaseException | None = None
 
 
@@ -80,8 +84,9 @@ class Allocator:
         self._free_used = dict.fromkeys(keys, 0)
         t = UsageMonth.__table__
         for account_id, service, month, used in conn.execute(
-            select(t.c.account_id, t.c.service, t.c.month, t.c.free_calls)
-            .where(t.c.account_id.in_(accounts), t.c.month.in_(months))
+            select(t.c.account_id, t.c.service, t.c.month, t.c.free_calls).where(
+                t.c.account_id.in_(accounts), t.c.month.in_(months)
+            )
         ):
             if (account_id, service, month) in self._free_used:
                 self._free_used[(account_id, service, month)] = int(used)
@@ -91,8 +96,17 @@ class Allocator:
             return
         p = Pack.__table__
         rows = conn.execute(
-            select(p.c.account_id, p.c.service, p.c.id, p.c.size, p.c.remaining, p.c.purchased_at, p.c.expires_at,
-                   p.c.low_alerted, p.c.exhausted_alerted)
+            select(
+                p.c.account_id,
+                p.c.service,
+                p.c.id,
+                p.c.size,
+                p.c.remaining,
+                p.c.purchased_at,
+                p.c.expires_at,
+                p.c.low_alerted,
+                p.c.exhausted_alerted,
+            )
             .where(p.c.account_id.in_(accounts), p.c.remaining > 0)
             .order_by(p.c.expires_at, p.c.purchased_at, p.c.id)
         )
@@ -120,20 +134,37 @@ class Allocator:
         ratio = self._catalog.pack_low_alert_ratio
         if not pack.low_alerted and Decimal(pack.remaining) < pack.size * ratio:
             pack.low_alerted = True
-            self._alert(call, pack, "pack_low",
-                        f"Pack #{pack.id} ({call.service}, {pack.size:,} calls) has {pack.remaining:,} calls left, "
-                        f"below {ratio:.0%}.")
+            self._alert(
+                call,
+                pack,
+                "pack_low",
+                f"Pack #{pack.id} ({call.service}, {pack.size:,} calls) has {pack.remaining:,} calls left, "
+                f"below {ratio:.0%}.",
+            )
         if not pack.exhausted_alerted and pack.remaining == 0:
             pack.exhausted_alerted = True
-            self._alert(call, pack, "pack_exhausted",
-                        f"Pack #{pack.id} ({call.service}, {pack.size:,} calls) is exhausted; further calls use "
-                        f"other packs or postpaid.")
+            self._alert(
+                call,
+                pack,
+                "pack_exhausted",
+                f"Pack #{pack.id} ({call.service}, {pack.size:,} calls) is exhausted; further calls use "
+                f"other packs or postpaid.",
+            )
 
     def _alert(self, call: Call, pack: _PackState, kind: str, message: str) -> None:
-        self.alerts.append({
-            "account_id": call.account_id, "kind": kind, "pack_id": pack.id, "service": call.service,
-            "message": message, "created_at": utcnow(), "delivered_at": None, "attempts": 0, "last_error": "",
-        })
+        self.alerts.append(
+            {
+                "account_id": call.account_id,
+                "kind": kind,
+                "pack_id": pack.id,
+                "service": call.service,
+                "message": message,
+                "created_at": utcnow(),
+                "delivered_at": None,
+                "attempts": 0,
+                "last_error": "",
+            }
+        )
 
 
 class LocalDays:
@@ -150,7 +181,9 @@ class LocalDays:
             local = at.astimezone(self._zone)
             midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
             self._start = midnight.astimezone(UTC)
-            self._end = (midnight.replace(tzinfo=None) + timedelta(days=1)).replace(tzinfo=self._zone).astimezone(UTC)
+            self._end = (
+                (midnight.replace(tzinfo=None) + timedelta(days=1)).replace(tzinfo=self._zone).astimezone(UTC)
+            )
             self._labels = (month_of(at, self._zone), day_of(at, self._zone))
         return self._labels
 
@@ -163,36 +196,47 @@ def _marker(conn: Connection) -> str:
     return {"qmark": "?", "format": "%s", "pyformat": "%s"}[conn.dialect.paramstyle]
 
 
-def _executemany(conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple[object, ...]],
-                 suffix: str = "") -> None:
+def _executemany(
+    conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple[object, ...]], suffix: str = ""
+) -> None:
     """INSERT rows straight through the driver's executemany: the hot path (SQLAlchemy's per-row parameter
-    handling costs more than SQLite's insert). Values pass each column type's own bind processor, as SQLAlchemy
-    would. The SQL is the same on SQLite and PostgreSQL."""
+    handling costs more than SQLite's insert). Values pass each column type's own bind processor, as
+    SQLAlchemy would. The SQL is the same on SQLite and PostgreSQL."""
     processors = [table.c[name].type.bind_processor(conn.dialect) for name in columns]
-    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([_marker(conn)] * len(columns))})"
-           f"{suffix}")
-    conn.exec_driver_sql(sql, [tuple(p(v) if p else v for p, v in zip(processors, row, strict=True))
-                               for row in rows])
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join([_marker(conn)] * len(columns))}){suffix}"
+    )
+    conn.exec_driver_sql(
+        sql, [tuple(p(v) if p else v for p, v in zip(processors, row, strict=True)) for row in rows]
+    )
 
 
-def _add_counters(conn: Connection, table: Table, keys: tuple[str, ...],
-                  rows: dict[tuple[object, ...], dict[str, int]]) -> None:
-    """Upsert counter rows, adding to the existing counts (ON CONFLICT ... DO UPDATE, SQLite and PostgreSQL)."""
+def _add_counters(
+    conn: Connection, table: Table, keys: tuple[str, ...], rows: dict[tuple[object, ...], dict[str, int]]
+) -> None:
+    """Upsert counter rows, adding to the existing counts (ON CONFLICT ... DO UPDATE, SQLite and
+    PostgreSQL)."""
     pk = ", ".join(c.name for c in table.primary_key.columns)
     adds = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in _COUNTERS)
-    _executemany(conn, table, keys + _COUNTERS,
-                 [key + tuple(deltas.get(c, 0) for c in _COUNTERS) for key, deltas in rows.items()],
-                 f" ON CONFLICT ({pk}) DO UPDATE SET {adds}")
+    _executemany(
+        conn,
+        table,
+        keys + _COUNTERS,
+        [key + tuple(deltas.get(c, 0) for c in _COUNTERS) for key, deltas in rows.items()],
+        f" ON CONFLICT ({pk}) DO UPDATE SET {adds}",
+    )
 
 
-def write_calls(conn: Connection, calls: list[Call], catalog: Catalog, zone: ZoneInfo,
-                days: LocalDays | None = None) -> list[dict[str, object]]:
+def write_calls(
+    conn: Connection, calls: list[Call], catalog: Catalog, zone: ZoneInfo, days: LocalDays | None = None
+) -> list[dict[str, object]]:
     """Append the calls not yet in the ledger (idempotent per RequestId); return the alerts it queued."""
     unique = {c.request_id: c for c in reversed(calls)}  # first occurrence wins
     entries = UsageEntry.__table__
     ids = list(unique)
     for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start:start + _IN_CHUNK]
+        chunk = ids[start : start + _IN_CHUNK]
         for (seen,) in conn.execute(select(entries.c.request_id).where(entries.c.request_id.in_(chunk))):
             unique.pop(seen, None)
     if not unique:
@@ -206,10 +250,23 @@ def write_calls(conn: Connection, calls: list[Call], catalog: Catalog, zone: Zon
     daily: dict[tuple[object, ...], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for call, month, day in todo:
         source, pack_id = allocator.assign(call, month)
-        rows.append((call.request_id, call.account_id, call.service, call.action, call.at, month, day, source,
-                     pack_id))
-        for counters in (monthly[(call.account_id, call.service, month)],
-                         daily[(call.account_id, call.service, day, month)]):
+        rows.append(
+            (
+                call.request_id,
+                call.account_id,
+                call.service,
+                call.action,
+                call.at,
+                month,
+                day,
+                source,
+                pack_id,
+            )
+        )
+        for counters in (
+            monthly[(call.account_id, call.service, month)],
+            daily[(call.account_id, call.service, day, month)],
+        ):
             counters["calls"] += 1
             counters[f"{source}_calls"] += 1
     _executemany(conn, entries, _ENTRY_COLUMNS, rows)
@@ -218,53 +275,97 @@ def write_calls(conn: Connection, calls: list[Call], catalog: Catalog, zone: Zon
     packs = Pack.__table__
     touched = allocator.touched_packs()
     if touched:
-        conn.execute(update(packs).where(packs.c.id == bindparam("pack_id")).values(
-            remaining=bindparam("left"), low_alerted=bindparam("low"), exhausted_alerted=bindparam("exhausted")),
-            [{"pack_id": p.id, "left": p.remaining, "low": p.low_alerted, "exhausted": p.exhausted_alerted}
-             for p in touched])
+        conn.execute(
+            update(packs)
+            .where(packs.c.id == bindparam("pack_id"))
+            .values(
+                remaining=bindparam("left"),
+                low_alerted=bindparam("low"),
+                exhausted_alerted=bindparam("exhausted"),
+            ),
+            [
+                {"pack_id": p.id, "left": p.remaining, "low": p.low_alerted, "exhausted": p.exhausted_alerted}
+                for p in touched
+            ],
+        )
     if allocator.alerts:
         conn.execute(insert(Alert.__table__), allocator.alerts)
     return allocator.alerts
 
 
 class Meter:
-    """Group commit: one writer thread, one transaction (and one fsync) per batch of pending calls."""
+    """Group commit with a rotating leader: one transaction (and one fsync) per batch of pending calls.
 
-    def __init__(self, db: Database, catalog: Catalog, zone: ZoneInfo,
-                 on_alerts: Callable[[], None] | None = None, max_batch: int = MAX_BATCH) -> None:
+    The caller that finds no commit in progress becomes the leader: it commits everything pending (its own
+    call included) on its own thread, so a lone caller pays no thread hand-off. Callers arriving meanwhile
+    queue up and sleep; once the leader's own call is committed, it hands the lead to the oldest of them,
+    whose batch then holds everyone who queued during the previous commit."""
+
+    def __init__(
+        self,
+        db: Database,
+        catalog: Catalog,
+        zone: ZoneInfo,
+        on_alerts: Callable[[], None] | None = None,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
         self._db = db
         self._catalog = catalog
         self._zone = zone
         self._on_alerts = on_alerts
         self._max_batch = max_batch
         self._days = LocalDays(zone)
+        self._lock = threading.Lock()
         self._pending: list[_Waiter] = []
-        self._wake = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._leading = False
 
     def record(self, call: Call) -> None:
-        """Returns once the call is committed in the ledger (or was already there); raises if it could not be."""
+        """Returns once the call is committed in the ledger (or was already there); raises if it cannot be."""
         waiter = _Waiter(call)
-        with self._wake:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="billing-meter", daemon=True)
-                self._thread.start()
+        with self._lock:
             self._pending.append(waiter)
-            self._wake.notify()
-        waiter.done.wait()
+            lead = not self._leading
+            self._leading = True
+        while not lead:
+            waiter.wake.wait()
+            waiter.wake.clear()
+            if waiter.done:
+                break
+            lead = waiter.promoted
+        if lead:
+            self._lead(waiter)
         if waiter.error is not None:
             raise waiter.error
 
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not self._pending:
-                    self._wake.wait()
-                batch = self._pending[:self._max_batch]
-                del self._pending[:self._max_batch]
-            self._commit(batch)
+    def _lead(self, own: _Waiter) -> None:
+        """Commit batches until our own call is done, then pass the lead on (or step down if nobody waits)."""
+        try:
+            while True:
+                with self._lock:
+                    if own.done:
+                        self._pass_lead()
+                        return
+                    batch = self._pending[: self._max_batch]
+                    del self._pending[: self._max_batch]
+                self._commit(batch)
+        except BaseException:  # e.g. the thread is interrupted: the others must not wait for a dead leader
+            with self._lock:
+                if own in self._pending:
+                    self._pending.remove(own)
+                self._pass_lead()
+            raise
+
+    def _pass_lead(self) -> None:
+        """Under the lock: promote the oldest waiting caller, or step down when nobody waits."""
+        if self._pending:
+            successor = self._pending[0]
+            successor.promoted = True
+            successor.wake.set()
+        else:
+            self._leading = False
 
     def _commit(self, batch: list[_Waiter]) -> None:
+        """Commit a batch and wake its callers; never raises (a call that fails carries its error)."""
         try:
             calls = [w.call for w in batch]
             with write_transaction(self._db, {c.account_id for c in calls}) as conn:
@@ -276,9 +377,18 @@ class Meter:
                 return
             log.exception("billing: could not record call %s", batch[0].call.request_id)
             batch[0].error = error
-            batch[0].done.set()
+            self._finish(batch)
             return
-        for waiter in batch:
-            waiter.done.set()
+        self._finish(batch)
         if alerts and self._on_alerts is not None:
-            self._on_alerts()
+            try:
+                self._on_alerts()
+            except Exception:  # alert delivery must never fail a call
+                log.exception("billing: could not wake the alert sender")
+
+    def _finish(self, batch: list[_Waiter]) -> None:
+        with self._lock:
+            for waiter in batch:
+                waiter.done = True
+        for waiter in batch:
+            waiter.wake.set()

@@ -1,5 +1,5 @@
-"""Billing tables. The usage ledger and the wallet ledger are append-only; counters, pack balances and the wallet's
-balance are kept consistent with them in the same transaction that appends."""
+"""Billing tables. The usage ledger and the wallet ledger are append-only; counters, pack balances and the
+wallet's balance are kept consistent with them in the same transaction that appends."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 class UsageEntry(Base):
-    """One billable call (the meter's ledger entry), keyed by its RequestId; `source` says what paid for it."""
+    """One billable call (the meter's ledger entry), keyed by RequestId; `source` says what paid for it."""
 
     __tablename__ = "billing_usage_entries"
 
@@ -84,7 +84,8 @@ class Pack(Base):
 
 
 class Wallet(Base):
-    """An account's money: balance (may go negative after a bill it could not cover) and the part of it frozen."""
+    """An account's money: balance (may go negative after a bill it could not cover) and the part of it
+    frozen."""
 
     __tablename__ = "billing_wallets"
 

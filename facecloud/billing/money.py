@@ -1,4 +1,4 @@
-"""Money: Decimal CNY rounded half-up to 0.01, stored as integer fen (cents) so every backend sums it exactly."""
+"""Money: Decimal CNY rounded half-up to 0.01, stored as integer fen so every backend sums it exactly."""
 
 from __future__ import annotations
 

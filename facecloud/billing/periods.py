@@ -1,4 +1,4 @@
-"""Calendar periods in the billing time zone. Times are aware UTC inside; the zone only decides month and day."""
+"""Calendar periods in the billing time zone: times are aware UTC; the zone only decides month and day."""
 
 from __future__ import annotations
 

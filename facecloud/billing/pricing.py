@@ -1,4 +1,4 @@
-"""Pure pricing: the postpaid charge of a month (reach-the-tier), a quote for one month, a plan for one year."""
+"""Pure pricing: a month's postpaid charge (reach-the-tier), a quote for one month, a plan for a year."""
 
 from __future__ import annotations
 
@@ -31,12 +31,22 @@ class MonthCharge:
         return self.free_calls + self.postpaid_calls
 
 
-def month_charge(catalog: Catalog, service: str, free_calls: int, pack_calls: int, postpaid_calls: int) -> MonthCharge:
-    """Reach-the-tier: the tier volume (free-pack + postpaid calls, not pack-covered ones) picks one unit price
-    for every postpaid call; the free pack is never priced; the line is rounded half-up to 0.01 CNY."""
+def month_charge(
+    catalog: Catalog, service: str, free_calls: int, pack_calls: int, postpaid_calls: int
+) -> MonthCharge:
+    """Reach-the-tier: the tier volume (free-pack + postpaid calls, not pack-covered ones) picks one unit
+    price for every postpaid call; the free pack is never priced; the line is rounded half-up to 0.01 CNY."""
     tier, unit_price = catalog.unit_price(service, free_calls + postpaid_calls)
-    return MonthCharge(service, free_calls + pack_calls + postpaid_calls, free_calls, pack_calls, postpaid_calls,
-                       tier, unit_price, cny(postpaid_calls * unit_price))
+    return MonthCharge(
+        service,
+        free_calls + pack_calls + postpaid_calls,
+        free_calls,
+        pack_calls,
+        postpaid_calls,
+        tier,
+        unit_price,
+        cny(postpaid_calls * unit_price),
+    )
 
 
 def split_month(catalog: Catalog, calls: int, pack_capacity: int) -> tuple[int, int, int]:
@@ -81,18 +91,30 @@ def quote(catalog: Catalog, service: str, calls: int, packs: list[int]) -> dict[
     }
 
 
-def _year_cost(catalog: Catalog, service: str, monthly_calls: list[int], pack_capacity: int) -> dict[str, object]:
-    """A year of months with packs bought at its start: packs cover calls beyond the free pack until used up."""
+def _year_cost(
+    catalog: Catalog, service: str, monthly_calls: list[int], pack_capacity: int
+) -> dict[str, object]:
+    """A year of months with packs bought at its start: packs cover calls beyond the free pack until used
+    up."""
     free = pack = postpaid = 0
     amount = ZERO
     left = pack_capacity
     for calls in monthly_calls:
         charge = month_charge(catalog, service, *split_month(catalog, calls, left))
         left -= charge.pack_calls
-        free, pack, postpaid = free + charge.free_calls, pack + charge.pack_calls, postpaid + charge.postpaid_calls
+        free, pack, postpaid = (
+            free + charge.free_calls,
+            pack + charge.pack_calls,
+            postpaid + charge.postpaid_calls,
+        )
         amount += charge.amount
-    return {"free_calls": free, "pack_calls": pack, "postpaid_calls": postpaid, "postpaid_amount": amount,
-            "unused_pack_calls": left}
+    return {
+        "free_calls": free,
+        "pack_calls": pack,
+        "postpaid_calls": postpaid,
+        "postpaid_amount": amount,
+        "unused_pack_calls": left,
+    }
 
 
 def _count_bounds(catalog: Catalog, service: str, calls: int) -> dict[int, int]:
@@ -112,8 +134,8 @@ def _count_bounds(catalog: Catalog, service: str, calls: int) -> dict[int, int]:
 
 
 def plan(catalog: Catalog, service: str, calls_per_year: int, shown: int = 10) -> dict[str, object]:
-    """The cheapest mix of packs (bought at the start of the year, valid one year) and postpaid for a yearly volume
-    spread evenly over 12 calendar months, with the alternatives compared (cheapest first)."""
+    """The cheapest mix of packs (bought at the start of the year, valid one year) and postpaid for a yearly
+    volume spread evenly over 12 calendar months, with the alternatives compared (cheapest first)."""
     if calls_per_year < 0:
         raise ValueError("calls per year must be >= 0")
     base, extra = divmod(calls_per_year, 12)
@@ -127,13 +149,19 @@ def plan(catalog: Catalog, service: str, calls_per_year: int, shown: int = 10) -
         packs_price = sum((prices[size] * n for size, n in bought.items()), ZERO)
         year = _year_cost(catalog, service, monthly, sum(size * n for size, n in bought.items()))
         total = packs_price + year["postpaid_amount"]  # type: ignore[operator]
-        options.append((total, sum(bought.values()), {
-            "packs": {str(size): n for size, n in sorted(bought.items(), reverse=True)},
-            "packs_price": fmt(packs_price),
-            **{k: v for k, v in year.items() if k != "postpaid_amount"},
-            "postpaid_amount": fmt(year["postpaid_amount"]),  # type: ignore[arg-type]
-            "total": fmt(total),
-        }))
+        options.append(
+            (
+                total,
+                sum(bought.values()),
+                {
+                    "packs": {str(size): n for size, n in sorted(bought.items(), reverse=True)},
+                    "packs_price": fmt(packs_price),
+                    **{k: v for k, v in year.items() if k != "postpaid_amount"},
+                    "postpaid_amount": fmt(year["postpaid_amount"]),  # type: ignore[arg-type]
+                    "total": fmt(total),
+                },
+            )
+        )
     options.sort(key=lambda option: (option[0], option[1]))
     postpaid_only = next(o[2] for o in options if not o[2]["packs"])
     alternatives = [o[2] for o in options[:shown]]
@@ -143,8 +171,8 @@ def plan(catalog: Catalog, service: str, calls_per_year: int, shown: int = 10) -
         "service": service,
         "calls_per_year": calls_per_year,
         "assumption": "calls spread evenly over 12 calendar months; packs bought at the start of the year "
-                      "(valid one year) cover calls beyond each month's free pack until used up; the rest is "
-                      "postpaid at the tier each month's volume reaches",
+        "(valid one year) cover calls beyond each month's free pack until used up; the rest is "
+        "postpaid at the tier each month's volume reaches",
         "best": options[0][2],
         "compared": len(options),
         "alternatives": alternatives,

@@ -38,20 +38,22 @@ class Billing:
         self.meter = Meter(db, self.catalog, self.zone, on_alerts=self.webhook.notify)
         self._arrears_cache: dict[int, tuple[float, bool]] = {}
 
-    # --- the gateway's two calls -------------------------------------------------------------------------------
+    # --- the gateway's two calls ---
     def ensure_can_bill(self, account_id: int, service: str) -> None:
-        """Refuse a billable call before any work: unknown service (a registry bug) or an account in arrears."""
+        """Refuse a billable call before any work: unknown service (a registry bug) or an account in
+        arrears."""
         self._check_service(service)
         if self._in_arrears(account_id):
             raise ApiError("ResourceUnavailable.InArrears")
 
-    def record_call(self, account_id: int, service: str, action: str, request_id: str,
-                    at: datetime | None = None) -> None:
+    def record_call(
+        self, account_id: int, service: str, action: str, request_id: str, at: datetime | None = None
+    ) -> None:
         """Meter one billable call; committed when this returns; a RequestId already recorded is ignored."""
         self._check_service(service)
         self.meter.record(Call(account_id, service, action, request_id, aware(at) if at else utcnow()))
 
-    # --- money: top-up, packs, settlement ------------------------------------------------------------------------
+    # --- money: top-up, packs, settlement ---
     def top_up(self, account_id: int, amount: Decimal | str, reference: str = "") -> dict[str, object]:
         """Add money to the balance; lifts arrears once the balance covers the debt and the freeze."""
         value = _amount(amount)
@@ -60,7 +62,9 @@ class Billing:
         self._arrears_cache.pop(account_id, None)
         return state.as_json()
 
-    def buy_pack(self, account_id: int, service: str, size: int, at: datetime | None = None) -> dict[str, object]:
+    def buy_pack(
+        self, account_id: int, service: str, size: int, at: datetime | None = None
+    ) -> dict[str, object]:
         """Buy one prepaid pack of `size` calls from the available balance (no refund)."""
         try:
             self.catalog.service(service).pack_price(size)
@@ -95,8 +99,11 @@ class Billing:
         """Settle `month` for every account with something to settle; returns the bills newly issued."""
         self._check_month_over(month, aware(at) if at else utcnow())
         with self.db.engine.connect() as conn:
-            unbilled = [i for i in settlement.candidates(conn, month)
-                        if settlement.existing_bill(conn, i, month) is None]
+            unbilled = [
+                i
+                for i in settlement.candidates(conn, month)
+                if settlement.existing_bill(conn, i, month) is None
+            ]
         issued = []
         for account_id in unbilled:
             bill = self.settle(account_id, month, at)
@@ -106,26 +113,29 @@ class Billing:
             log.info("billing: settled %s for %d accounts", month, len(issued))
         return issued
 
-    # --- pricing ----------------------------------------------------------------------------------------------
+    # --- pricing ---
     def quote(self, service: str, calls: int, pack_sizes: list[int]) -> dict[str, object]:
         return quote(self.catalog, service, calls, pack_sizes)
 
     def plan(self, service: str, calls_per_year: int) -> dict[str, object]:
         return plan(self.catalog, service, calls_per_year)
 
-    # --- the console's read API -------------------------------------------------------------------------------
+    # --- the console's read API ---
     def wallet(self, account_id: int) -> dict[str, object]:
         with self.db.engine.connect() as conn:
             return wallet.load(conn, account_id).as_json()
 
-    def usage_daily(self, account_id: int, month: str | None = None,
-                    service: str | None = None) -> list[dict[str, object]]:
-        """Per day and service: calls and their free / pack / postpaid split (days in the billing time zone)."""
+    def usage_daily(
+        self, account_id: int, month: str | None = None, service: str | None = None
+    ) -> list[dict[str, object]]:
+        """Per day and service: calls and their free / pack / postpaid split (days in the billing time
+        zone)."""
         with self.db.engine.connect() as conn:
             return usage.daily(conn, account_id, month or self.current_month(), service)
 
-    def usage_monthly(self, account_id: int, first: str | None = None, last: str | None = None,
-                      service: str | None = None) -> list[dict[str, object]]:
+    def usage_monthly(
+        self, account_id: int, first: str | None = None, last: str | None = None, service: str | None = None
+    ) -> list[dict[str, object]]:
         """Per month and service: the split, the tier reached so far and the postpaid amount it implies."""
         months = (first or "0000-00", last or "9999-99") if first or last else None
         with self.db.engine.connect() as conn:
@@ -135,9 +145,13 @@ class Billing:
         month = month or self.current_month()
         with self.db.engine.connect() as conn:
             services = usage.monthly(conn, self.catalog, account_id, (month, month))
-            return {"month": month, "totals": usage.totals(conn, account_id, month), "services": services,
-                    "postpaid_amount": usage.amount_so_far(services),
-                    "wallet": wallet.load(conn, account_id).as_json()}
+            return {
+                "month": month,
+                "totals": usage.totals(conn, account_id, month),
+                "services": services,
+                "postpaid_amount": usage.amount_so_far(services),
+                "wallet": wallet.load(conn, account_id).as_json(),
+            }
 
     def packs(self, account_id: int, now: datetime | None = None) -> list[dict[str, object]]:
         with self.db.engine.connect() as conn:
@@ -166,16 +180,17 @@ class Billing:
             raise ApiError("FailedOperation", f"month {month} has not ended yet in {self.zone.key}")
 
     def _in_arrears(self, account_id: int) -> bool:
-        """The arrears flag, cached for ARREARS_CACHE_S: it changes only at settlement and top-up (this process
-        forgets its cache then; another process's change is seen within ARREARS_CACHE_S)."""
+        """The arrears flag, cached for ARREARS_CACHE_S: it changes only at settlement and top-up (this
+        process forgets its cache then; another process's change is seen within ARREARS_CACHE_S)."""
         now = time.monotonic()
         cached = self._arrears_cache.get(account_id)
         if cached is not None and cached[0] > now:
             return cached[1]
         wallets = Wallet.__table__
         with self.db.engine.connect() as conn:
-            in_arrears = bool(conn.execute(
-                select(wallets.c.in_arrears).where(wallets.c.account_id == account_id)).scalar())
+            in_arrears = bool(
+                conn.execute(select(wallets.c.in_arrears).where(wallets.c.account_id == account_id)).scalar()
+            )
         if len(self._arrears_cache) > 100_000:
             self._arrears_cache.clear()
         self._arrears_cache[account_id] = (now + ARREARS_CACHE_S, in_arrears)

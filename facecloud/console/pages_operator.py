@@ -120,10 +120,11 @@ def settle_account(ctx: Ctx) -> Response:
         raise ApiError("InvalidParameterValue", f"not a month (YYYY-MM): {month!r}")
     bill = ctx.runtime.billing.settle(account_id, month)
     state = "issued" if bill["newly_issued"] else "was already issued"
+    app_id = ctx.runtime.accounts.get(account_id).app_id
     return ctx.redirect(
         "/console/operator/settlement",
         "ok",
-        f"The bill of {month} for account {account_id} {state}: {bill['total']} CNY.",
+        f"The bill of {month} for AppId {app_id} {state}: {bill['total']} CNY.",
     )
 
 

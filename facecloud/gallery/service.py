@@ -126,6 +126,7 @@ class Gallery:
         self._sync_lock = threading.Lock()
         self._ready = False
         self.epoch = self._ensure_state()
+        self.sync()  # load, catch up or rebuild the index before the first request
 
     # ================================================================== state, sync, rebuild
     def _ensure_state(self) -> str:
@@ -146,22 +147,42 @@ class Gallery:
         session.add(ChangeRow(account_id=account_id, op=op, group_pk=group_pk, item_pk=item_pk))
 
     def sync(self) -> None:
-        """Brings the index up to the database: rebuild when it belongs to another epoch, else replay the log."""
+        """Brings the index up to the database: rebuild when it belongs to another epoch, else replay the log.
+
+        A shared index (Milvus: one for all processes) is replayed under the database write lock, so two processes
+        never interleave their replays (a put landing after a later delete)."""
         with self._sync_lock:
             if not self._ready:
                 if not self.index.is_current(self.epoch) or self.index.applied_seq > self._max_seq():
                     self.rebuild()
                 self._ready = True
-            while True:
-                with self.db.session() as session:
-                    rows = session.execute(
-                        select(ChangeRow).where(ChangeRow.seq > self.index.applied_seq)
-                        .order_by(ChangeRow.seq).limit(SYNC_BATCH)
-                    ).scalars().all()
-                    if not rows:
-                        return
-                    changes = self._resolve(session, rows)
-                self.index.apply(changes, rows[-1].seq)
+            if not getattr(self.index, "shared", False):
+                self._replay()
+                return
+            if self._max_seq() <= self.index.applied_seq:
+                return
+            with self.db.session() as session:
+                self._lock_writes(session)
+                self.index.refresh()  # type: ignore[attr-defined]
+                self._replay()
+
+    def _replay(self) -> None:
+        while True:
+            with self.db.session() as session:
+                rows = (
+                    session.execute(
+                        select(ChangeRow)
+                        .where(ChangeRow.seq > self.index.applied_seq)
+                        .order_by(ChangeRow.seq)
+                        .limit(SYNC_BATCH)
+                    )
+                    .scalars()
+                    .all()
+                )
+                if not rows:
+                    return
+                changes = self._resolve(session, rows)
+            self.index.apply(changes, rows[-1].seq)
 
     def _max_seq(self) -> int:
         with self.db.session() as session:
@@ -170,10 +191,20 @@ class Gallery:
     def _resolve(self, session: Session, rows: Sequence[ChangeRow]) -> list[Change]:
         face_pks = {r.item_pk for r in rows if r.op == "put_face"}
         person_pks = {r.item_pk for r in rows if r.op == "put_person"}
-        faces = dict(session.execute(select(FaceRow.id, FaceRow.embedding).where(FaceRow.id.in_(face_pks))).all()) \
-            if face_pks else {}
-        persons = dict(session.execute(select(PersonRow.id, PersonRow.feature).where(PersonRow.id.in_(person_pks)))
-                       .all()) if person_pks else {}
+        faces = (
+            dict(session.execute(select(FaceRow.id, FaceRow.embedding).where(FaceRow.id.in_(face_pks))).all())
+            if face_pks
+            else {}
+        )
+        persons = (
+            dict(
+                session.execute(
+                    select(PersonRow.id, PersonRow.feature).where(PersonRow.id.in_(person_pks))
+                ).all()
+            )
+            if person_pks
+            else {}
+        )
         changes = []
         for row in rows:
             if row.op == "drop_group":
@@ -199,15 +230,15 @@ class Gallery:
                 groups = conn.execute(select(GroupRow.id, GroupRow.account_id)).all()
                 for group_pk, account_id in groups:
                     faces = conn.execute(
-                        select(FaceRow.id, FaceRow.embedding).join(
-                            MembershipRow, MembershipRow.person_pk == FaceRow.person_pk
-                        ).where(MembershipRow.group_pk == group_pk)
+                        select(FaceRow.id, FaceRow.embedding)
+                        .join(MembershipRow, MembershipRow.person_pk == FaceRow.person_pk)
+                        .where(MembershipRow.group_pk == group_pk)
                     ).all()
                     loaded += self._load(faces, "face", account_id, group_pk)
                     persons = conn.execute(
-                        select(PersonRow.id, PersonRow.feature).join(
-                            MembershipRow, MembershipRow.person_pk == PersonRow.id
-                        ).where(MembershipRow.group_pk == group_pk, PersonRow.feature.is_not(None))
+                        select(PersonRow.id, PersonRow.feature)
+                        .join(MembershipRow, MembershipRow.person_pk == PersonRow.id)
+                        .where(MembershipRow.group_pk == group_pk, PersonRow.feature.is_not(None))
                     ).all()
                     self._load(persons, "person", account_id, group_pk)
         self.index.finish_rebuild(self.epoch, seq)
@@ -227,7 +258,9 @@ class Gallery:
 
     # ================================================================== lookups
     def _group(self, session: Session, account_id: int, group_id: str) -> GroupRow:
-        row = session.scalar(select(GroupRow).where(GroupRow.account_id == account_id, GroupRow.group_id == group_id))
+        row = session.scalar(
+            select(GroupRow).where(GroupRow.account_id == account_id, GroupRow.group_id == group_id)
+        )
         if row is None:
             raise _not_found_group(group_id)
         return row
@@ -241,39 +274,76 @@ class Gallery:
         return row
 
     def _group_pks_of(self, session: Session, person_pk: int) -> list[int]:
-        return list(session.scalars(select(MembershipRow.group_pk).where(MembershipRow.person_pk == person_pk)))
+        return list(
+            session.scalars(select(MembershipRow.group_pk).where(MembershipRow.person_pk == person_pk))
+        )
 
     def _face_rows(self, session: Session, person_pk: int) -> list[FaceRow]:
-        return list(session.scalars(select(FaceRow).where(FaceRow.person_pk == person_pk).order_by(FaceRow.id)))
+        return list(
+            session.scalars(select(FaceRow).where(FaceRow.person_pk == person_pk).order_by(FaceRow.id))
+        )
 
     @staticmethod
     def _group_info(row: GroupRow) -> GroupInfo:
-        return GroupInfo(row.group_id, row.name, list(row.ex_descriptions or []), row.tag, row.face_model_version,
-                         _millis(row.created_at), _millis(row.updated_at))
+        return GroupInfo(
+            row.group_id,
+            row.name,
+            list(row.ex_descriptions or []),
+            row.tag,
+            row.face_model_version,
+            _millis(row.created_at),
+            _millis(row.updated_at),
+        )
 
     # ================================================================== groups
-    def create_group(self, account_id: int, group_id: str, name: str, ex_descriptions: list[str], tag: str,
-                     face_model_version: str) -> GroupInfo:
-        check.group_id(group_id), check.group_name(name), check.tag(tag), check.group_descriptions(ex_descriptions)
+    def create_group(
+        self,
+        account_id: int,
+        group_id: str,
+        name: str,
+        ex_descriptions: list[str],
+        tag: str,
+        face_model_version: str,
+    ) -> GroupInfo:
+        (
+            check.group_id(group_id),
+            check.group_name(name),
+            check.tag(tag),
+            check.group_descriptions(ex_descriptions),
+        )
         check.face_model_version(face_model_version)
         with self.db.session() as session:
             self._lock_writes(session)
             existing = session.execute(
                 select(GroupRow.group_id, GroupRow.name).where(
-                    GroupRow.account_id == account_id, (GroupRow.group_id == group_id) | (GroupRow.name == name)
+                    GroupRow.account_id == account_id,
+                    (GroupRow.group_id == group_id) | (GroupRow.name == name),
                 )
             ).all()
             if any(g == group_id for g, _ in existing):
-                raise ApiError("InvalidParameterValue.GroupIdAlreadyExist", f"Group {group_id} already exists.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupIdAlreadyExist", f"Group {group_id} already exists."
+                )
             if existing:
                 raise ApiError("InvalidParameterValue.GroupNameAlreadyExist", f"GroupName {name} is taken.")
-            count = session.scalar(select(func.count()).select_from(GroupRow).where(GroupRow.account_id == account_id))
+            count = session.scalar(
+                select(func.count()).select_from(GroupRow).where(GroupRow.account_id == account_id)
+            )
             if (count or 0) >= MAX_GROUPS_PER_ACCOUNT:
-                raise ApiError("InvalidParameterValue.GroupNumExceed", "The account has 100000 groups already.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupNumExceed", "The account has 100000 groups already."
+                )
             now = utcnow()
-            row = GroupRow(account_id=account_id, group_id=group_id, name=name, tag=tag,
-                           ex_descriptions=list(ex_descriptions), face_model_version=face_model_version,
-                           created_at=now, updated_at=now)
+            row = GroupRow(
+                account_id=account_id,
+                group_id=group_id,
+                name=name,
+                tag=tag,
+                ex_descriptions=list(ex_descriptions),
+                face_model_version=face_model_version,
+                created_at=now,
+                updated_at=now,
+            )
             session.add(row)
             session.flush()
             return self._group_info(row)
@@ -283,11 +353,20 @@ class Gallery:
         with self.db.session() as session:
             self._lock_writes(session)
             group = self._group(session, account_id, group_id)
-            members = list(session.scalars(select(MembershipRow.person_pk).where(MembershipRow.group_pk == group.id)))
-            elsewhere = set(session.scalars(
-                select(MembershipRow.person_pk).where(MembershipRow.person_pk.in_(members),
-                                                      MembershipRow.group_pk != group.id)
-            )) if members else set()
+            members = list(
+                session.scalars(select(MembershipRow.person_pk).where(MembershipRow.group_pk == group.id))
+            )
+            elsewhere = (
+                set(
+                    session.scalars(
+                        select(MembershipRow.person_pk).where(
+                            MembershipRow.person_pk.in_(members), MembershipRow.group_pk != group.id
+                        )
+                    )
+                )
+                if members
+                else set()
+            )
             orphans = [pk for pk in members if pk not in elsewhere]
             session.execute(delete(MembershipRow).where(MembershipRow.group_pk == group.id))
             for chunk in _chunks(orphans, 500):
@@ -297,17 +376,26 @@ class Gallery:
             self._log(session, account_id, "drop_group", group.id)
         self.sync()
 
-    def modify_group(self, account_id: int, group_id: str, name: str | None, descriptions: list[tuple[int, str]],
-                     tag: str | None) -> None:
+    def modify_group(
+        self,
+        account_id: int,
+        group_id: str,
+        name: str | None,
+        descriptions: list[tuple[int, str]],
+        tag: str | None,
+    ) -> None:
         with self.db.session() as session:
             self._lock_writes(session)
             group = self._group(session, account_id, group_id)
             if name is not None and name != group.name:
                 check.group_name(name)
-                taken = session.scalar(select(GroupRow.id).where(GroupRow.account_id == account_id,
-                                                                 GroupRow.name == name))
+                taken = session.scalar(
+                    select(GroupRow.id).where(GroupRow.account_id == account_id, GroupRow.name == name)
+                )
                 if taken is not None:
-                    raise ApiError("InvalidParameterValue.GroupNameAlreadyExist", f"GroupName {name} is taken.")
+                    raise ApiError(
+                        "InvalidParameterValue.GroupNameAlreadyExist", f"GroupName {name} is taken."
+                    )
                 group.name = name
             if tag is not None:
                 group.tag = check.tag(tag)
@@ -315,31 +403,47 @@ class Gallery:
                 group.ex_descriptions = self._modified_descriptions(session, group, descriptions)
             group.updated_at = utcnow()
 
-    def _modified_descriptions(self, session: Session, group: GroupRow, updates: list[tuple[int, str]]) -> list[str]:
+    def _modified_descriptions(
+        self, session: Session, group: GroupRow, updates: list[tuple[int, str]]
+    ) -> list[str]:
         names = list(group.ex_descriptions or [])
         for index, value in updates:
             if index < 0 or index >= check.MAX_DESCRIPTIONS:
-                raise ApiError("InvalidParameterValue.GroupExDescriptionsExceed", "At most 5 GroupExDescriptions.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupExDescriptionsExceed", "At most 5 GroupExDescriptions."
+                )
             if index < len(names):
                 names[index] = value
             elif index == len(names):
                 names.append(value)
             else:
-                raise ApiError("InvalidParameterValue", "GroupExDescriptionIndex skips a field: add fields in order.")
+                raise ApiError(
+                    "InvalidParameterValue", "GroupExDescriptionIndex skips a field: add fields in order."
+                )
         if len(set(names)) != len(names):
             raise ApiError("FailedOperation.DuplicatedGroupDescription", "GroupExDescriptions must differ.")
         check.group_descriptions(names)
         if len(names) > len(group.ex_descriptions or []):
-            for membership in session.scalars(select(MembershipRow).where(MembershipRow.group_pk == group.id)):
+            for membership in session.scalars(
+                select(MembershipRow).where(MembershipRow.group_pk == group.id)
+            ):
                 membership.ex_descriptions = (list(membership.ex_descriptions or []) + [""] * len(names))[
-                    : len(names)]
+                    : len(names)
+                ]
         return names
 
     def list_groups(self, account_id: int, offset: int, limit: int) -> tuple[list[GroupInfo], int]:
         with self.db.session() as session:
-            total = session.scalar(select(func.count()).select_from(GroupRow).where(GroupRow.account_id == account_id))
-            rows = session.scalars(select(GroupRow).where(GroupRow.account_id == account_id)
-                                   .order_by(GroupRow.id).offset(offset).limit(limit)).all()
+            total = session.scalar(
+                select(func.count()).select_from(GroupRow).where(GroupRow.account_id == account_id)
+            )
+            rows = session.scalars(
+                select(GroupRow)
+                .where(GroupRow.account_id == account_id)
+                .order_by(GroupRow.id)
+                .offset(offset)
+                .limit(limit)
+            ).all()
             return [self._group_info(r) for r in rows], int(total or 0)
 
     def get_group(self, account_id: int, group_id: str) -> GroupInfo:
@@ -347,25 +451,50 @@ class Gallery:
             return self._group_info(self._group(session, account_id, group_id))
 
     # ================================================================== persons
-    def create_person(self, account_id: int, group_id: str, person_id: str, name: str, gender: int,
-                      descriptions: list[tuple[int, str]], face: FaceInput) -> tuple[str, str]:
+    def create_person(
+        self,
+        account_id: int,
+        group_id: str,
+        person_id: str,
+        name: str,
+        gender: int,
+        descriptions: list[tuple[int, str]],
+        face: FaceInput,
+    ) -> tuple[str, str]:
         """Creates the person in the group with its first face, in one transaction. Returns (person_id, face_id)."""
         check.person_id(person_id), check.person_name(name), check.gender(gender)
         with self.db.session() as session:
             self._lock_writes(session)
             group = self._group(session, account_id, group_id)
             values = check.person_descriptions([], descriptions, len(group.ex_descriptions or []))
-            if session.scalar(select(PersonRow.id).where(PersonRow.account_id == account_id,
-                                                         PersonRow.person_id == person_id)) is not None:
-                raise ApiError("InvalidParameterValue.PersonIdAlreadyExist", f"Person {person_id} already exists.")
+            if (
+                session.scalar(
+                    select(PersonRow.id).where(
+                        PersonRow.account_id == account_id, PersonRow.person_id == person_id
+                    )
+                )
+                is not None
+            ):
+                raise ApiError(
+                    "InvalidParameterValue.PersonIdAlreadyExist", f"Person {person_id} already exists."
+                )
             self._check_group_capacity(group.id, 1)
             embedding = _normalised(face.embedding)
-            person = PersonRow(account_id=account_id, person_id=person_id, name=name, gender=gender,
-                               feature=to_bytes(fuse(embedding[None])), created_at=utcnow())
+            person = PersonRow(
+                account_id=account_id,
+                person_id=person_id,
+                name=name,
+                gender=gender,
+                feature=to_bytes(fuse(embedding[None])),
+                created_at=utcnow(),
+            )
             session.add(person)
             session.flush()
-            session.add(MembershipRow(group_pk=group.id, person_pk=person.id, ex_descriptions=values,
-                                      created_at=utcnow()))
+            session.add(
+                MembershipRow(
+                    group_pk=group.id, person_pk=person.id, ex_descriptions=values, created_at=utcnow()
+                )
+            )
             face_row = self._add_face_row(session, person.id, face, embedding)
             self._log(session, account_id, "put_face", group.id, face_row.id)
             self._log(session, account_id, "put_person", group.id, person.id)
@@ -373,16 +502,28 @@ class Gallery:
         self.sync()
         return person_id, face_id
 
-    def _add_face_row(self, session: Session, person_pk: int, face: FaceInput, embedding: np.ndarray) -> FaceRow:
-        row = FaceRow(face_id=str(secrets.randbits(62)), person_pk=person_pk, embedding=to_bytes(embedding),
-                      x=face.x, y=face.y, width=face.width, height=face.height, created_at=utcnow())
+    def _add_face_row(
+        self, session: Session, person_pk: int, face: FaceInput, embedding: np.ndarray
+    ) -> FaceRow:
+        row = FaceRow(
+            face_id=str(secrets.randbits(62)),
+            person_pk=person_pk,
+            embedding=to_bytes(embedding),
+            x=face.x,
+            y=face.y,
+            width=face.width,
+            height=face.height,
+            created_at=utcnow(),
+        )
         session.add(row)
         session.flush()
         return row
 
     def _check_group_capacity(self, group_pk: int, adding: int) -> None:
         if self.index.count("face", [group_pk]) + adding > MAX_FACES_PER_GROUP:
-            raise ApiError("InvalidParameterValue.GroupFaceNumExceed", "The group holds 3000000 faces already.")
+            raise ApiError(
+                "InvalidParameterValue.GroupFaceNumExceed", "The group holds 3000000 faces already."
+            )
 
     def delete_person(self, account_id: int, person_id: str) -> None:
         with self.db.session() as session:
@@ -399,8 +540,9 @@ class Gallery:
         session.execute(delete(FaceRow).where(FaceRow.person_pk == person.id))
         session.delete(person)
 
-    def _log_membership_removed(self, session: Session, account_id: int, group_pk: int, person_pk: int,
-                                face_pks: list[int]) -> None:
+    def _log_membership_removed(
+        self, session: Session, account_id: int, group_pk: int, person_pk: int, face_pks: list[int]
+    ) -> None:
         for face_pk in face_pks:
             self._log(session, account_id, "del_face", group_pk, face_pk)
         self._log(session, account_id, "del_person", group_pk, person_pk)
@@ -413,7 +555,9 @@ class Gallery:
             person = self._person(session, account_id, person_id)
             membership = session.get(MembershipRow, (group.id, person.id))
             if membership is None:
-                raise ApiError("FailedOperation.GroupPersonMapNotExist", f"Person {person_id} is not in {group_id}.")
+                raise ApiError(
+                    "FailedOperation.GroupPersonMapNotExist", f"Person {person_id} is not in {group_id}."
+                )
             if len(self._group_pks_of(session, person.id)) == 1:
                 self._forget_person(session, person)
             else:
@@ -422,7 +566,9 @@ class Gallery:
                 session.delete(membership)
         self.sync()
 
-    def modify_person_base(self, account_id: int, person_id: str, name: str | None, gender: int | None) -> None:
+    def modify_person_base(
+        self, account_id: int, person_id: str, name: str | None, gender: int | None
+    ) -> None:
         with self.db.session() as session:
             person = self._person(session, account_id, person_id)
             if name is not None:
@@ -430,14 +576,17 @@ class Gallery:
             if gender is not None:
                 person.gender = check.gender(gender, allow_unset=False)
 
-    def modify_person_group_info(self, account_id: int, group_id: str, person_id: str,
-                                 descriptions: list[tuple[int, str]]) -> None:
+    def modify_person_group_info(
+        self, account_id: int, group_id: str, person_id: str, descriptions: list[tuple[int, str]]
+    ) -> None:
         with self.db.session() as session:
             group = self._group(session, account_id, group_id)
             person = self._person(session, account_id, person_id)
             membership = session.get(MembershipRow, (group.id, person.id))
             if membership is None:
-                raise ApiError("FailedOperation.GroupPersonMapNotExist", f"Person {person_id} is not in {group_id}.")
+                raise ApiError(
+                    "FailedOperation.GroupPersonMapNotExist", f"Person {person_id} is not in {group_id}."
+                )
             membership.ex_descriptions = check.person_descriptions(
                 list(membership.ex_descriptions or []), descriptions, len(group.ex_descriptions or [])
             )
@@ -451,19 +600,30 @@ class Gallery:
             person = self._person(session, account_id, person_id)
             groups = [self._group(session, account_id, g) for g in dict.fromkeys(group_ids)]
             current = self._group_pks_of(session, person.id)
-            versions = set(session.scalars(select(GroupRow.face_model_version).where(GroupRow.id.in_(current))))
+            versions = set(
+                session.scalars(select(GroupRow.face_model_version).where(GroupRow.id.in_(current)))
+            )
             new = [g for g in groups if g.id not in current]
             if len(current) + len(new) > MAX_GROUPS_PER_PERSON:
-                raise ApiError("InvalidParameterValue.GroupNumPerPersonExceed", "A person is in at most 100 groups.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupNumPerPersonExceed", "A person is in at most 100 groups."
+                )
             if versions | {g.face_model_version for g in new} != versions and versions:
-                raise ApiError("FailedOperation.AcrossVersionsError",
-                               "The groups have another FaceModelVersion than the person's groups.")
+                raise ApiError(
+                    "FailedOperation.AcrossVersionsError",
+                    "The groups have another FaceModelVersion than the person's groups.",
+                )
             face_pks = list(session.scalars(select(FaceRow.id).where(FaceRow.person_pk == person.id)))
             for group in new:
                 self._check_group_capacity(group.id, len(face_pks))
-                session.add(MembershipRow(group_pk=group.id, person_pk=person.id,
-                                          ex_descriptions=[""] * len(group.ex_descriptions or []),
-                                          created_at=utcnow()))
+                session.add(
+                    MembershipRow(
+                        group_pk=group.id,
+                        person_pk=person.id,
+                        ex_descriptions=[""] * len(group.ex_descriptions or []),
+                        created_at=utcnow(),
+                    )
+                )
                 for face_pk in face_pks:
                     self._log(session, account_id, "put_face", group.id, face_pk)
                 self._log(session, account_id, "put_person", group.id, person.id)
@@ -477,40 +637,51 @@ class Gallery:
             faces = [f.face_id for f in self._face_rows(session, person.id)]
             return PersonInfo(person.person_id, person.name, person.gender, faces, _millis(person.created_at))
 
-    def person_groups(self, account_id: int, person_id: str, offset: int, limit: int
-                      ) -> tuple[list[PersonGroupInfo], int, str]:
+    def person_groups(
+        self, account_id: int, person_id: str, offset: int, limit: int
+    ) -> tuple[list[PersonGroupInfo], int, str]:
         with self.db.session() as session:
             person = self._person(session, account_id, person_id)
             rows = session.execute(
                 select(GroupRow.group_id, MembershipRow.ex_descriptions, GroupRow.face_model_version)
                 .join(MembershipRow, MembershipRow.group_pk == GroupRow.id)
-                .where(MembershipRow.person_pk == person.id).order_by(MembershipRow.created_at, GroupRow.id)
+                .where(MembershipRow.person_pk == person.id)
+                .order_by(MembershipRow.created_at, GroupRow.id)
             ).all()
             version = rows[0][2] if rows else "3.0"
-            page = [PersonGroupInfo(g, list(d or [])) for g, d, _ in rows[offset: offset + limit]]
+            page = [PersonGroupInfo(g, list(d or [])) for g, d, _ in rows[offset : offset + limit]]
             return page, len(rows), version
 
-    def list_persons(self, account_id: int, group_id: str, offset: int, limit: int
-                     ) -> tuple[list[PersonInfo], int, int, str]:
+    def list_persons(
+        self, account_id: int, group_id: str, offset: int, limit: int
+    ) -> tuple[list[PersonInfo], int, int, str]:
         """(persons of the page, persons in the group, faces in the group, model version)."""
         with self.db.session() as session:
             group = self._group(session, account_id, group_id)
             persons, faces = self._group_counts(session, group.id)
             rows = session.execute(
-                select(PersonRow, MembershipRow.ex_descriptions).join(
-                    MembershipRow, MembershipRow.person_pk == PersonRow.id
-                ).where(MembershipRow.group_pk == group.id).order_by(MembershipRow.created_at, PersonRow.id)
-                .offset(offset).limit(limit)
+                select(PersonRow, MembershipRow.ex_descriptions)
+                .join(MembershipRow, MembershipRow.person_pk == PersonRow.id)
+                .where(MembershipRow.group_pk == group.id)
+                .order_by(MembershipRow.created_at, PersonRow.id)
+                .offset(offset)
+                .limit(limit)
             ).all()
             face_ids: dict[int, list[str]] = defaultdict(list)
             pks = [p.id for p, _ in rows]
             if pks:
                 for person_pk, face_id in session.execute(
-                    select(FaceRow.person_pk, FaceRow.face_id).where(FaceRow.person_pk.in_(pks)).order_by(FaceRow.id)
+                    select(FaceRow.person_pk, FaceRow.face_id)
+                    .where(FaceRow.person_pk.in_(pks))
+                    .order_by(FaceRow.id)
                 ):
                     face_ids[person_pk].append(face_id)
-            infos = [PersonInfo(p.person_id, p.name, p.gender, face_ids[p.id], _millis(p.created_at), list(d or []))
-                     for p, d in rows]
+            infos = [
+                PersonInfo(
+                    p.person_id, p.name, p.gender, face_ids[p.id], _millis(p.created_at), list(d or [])
+                )
+                for p, d in rows
+            ]
             return infos, persons, faces, group.face_model_version
 
     def count_persons(self, account_id: int, group_id: str) -> tuple[int, int]:
@@ -518,10 +689,15 @@ class Gallery:
             return self._group_counts(session, self._group(session, account_id, group_id).id)
 
     def _group_counts(self, session: Session, group_pk: int) -> tuple[int, int]:
-        persons = session.scalar(select(func.count()).select_from(MembershipRow)
-                                 .where(MembershipRow.group_pk == group_pk))
-        faces = session.scalar(select(func.count()).select_from(FaceRow).join(
-            MembershipRow, MembershipRow.person_pk == FaceRow.person_pk).where(MembershipRow.group_pk == group_pk))
+        persons = session.scalar(
+            select(func.count()).select_from(MembershipRow).where(MembershipRow.group_pk == group_pk)
+        )
+        faces = session.scalar(
+            select(func.count())
+            .select_from(FaceRow)
+            .join(MembershipRow, MembershipRow.person_pk == FaceRow.person_pk)
+            .where(MembershipRow.group_pk == group_pk)
+        )
         return int(persons or 0), int(faces or 0)
 
     # ================================================================== faces
@@ -529,11 +705,20 @@ class Gallery:
         with self.db.session() as session:
             person = self._person(session, account_id, person_id)
             faces = self._face_rows(session, person.id)
-            version = session.scalar(
-                select(GroupRow.face_model_version).join(MembershipRow, MembershipRow.group_pk == GroupRow.id)
-                .where(MembershipRow.person_pk == person.id).limit(1)
-            ) or "3.0"
-            vectors = np.stack([from_bytes(f.embedding) for f in faces]) if faces else np.zeros((0, 128), np.float32)
+            version = (
+                session.scalar(
+                    select(GroupRow.face_model_version)
+                    .join(MembershipRow, MembershipRow.group_pk == GroupRow.id)
+                    .where(MembershipRow.person_pk == person.id)
+                    .limit(1)
+                )
+                or "3.0"
+            )
+            vectors = (
+                np.stack([from_bytes(f.embedding) for f in faces])
+                if faces
+                else np.zeros((0, 128), np.float32)
+            )
             feature = from_bytes(person.feature) if person.feature else fuse(vectors)
             return PersonVectors(person.id, vectors, feature, version)
 
@@ -567,8 +752,10 @@ class Gallery:
             existing = self._face_rows(session, person.id)
             doomed = [f for f in existing if f.face_id in set(face_ids)]
             if doomed and len(doomed) >= len(existing):
-                raise ApiError("InvalidParameterValue.DeleteFaceNumExceed",
-                               "A person keeps at least one face: delete the person instead.")
+                raise ApiError(
+                    "InvalidParameterValue.DeleteFaceNumExceed",
+                    "A person keeps at least one face: delete the person instead.",
+                )
             if not doomed:
                 return []
             kept = [from_bytes(f.embedding) for f in existing if f not in doomed]
@@ -586,20 +773,25 @@ class Gallery:
     def resolve_groups(self, account_id: int, group_ids: list[str]) -> tuple[dict[str, int], str]:
         """GroupId -> pk for groups of the account (all must exist and share one FaceModelVersion)."""
         with self.db.session() as session:
-            rows = session.execute(select(GroupRow.group_id, GroupRow.id, GroupRow.face_model_version).where(
-                GroupRow.account_id == account_id, GroupRow.group_id.in_(group_ids))).all()
+            rows = session.execute(
+                select(GroupRow.group_id, GroupRow.id, GroupRow.face_model_version).where(
+                    GroupRow.account_id == account_id, GroupRow.group_id.in_(group_ids)
+                )
+            ).all()
         found = {g: pk for g, pk, _ in rows}
         for group_id in group_ids:
             if group_id not in found:
                 raise _not_found_group(group_id)
         versions = {v for _, _, v in rows}
         if len(versions) > 1:
-            raise ApiError("FailedOperation.AcrossVersionsError",
-                           "The groups searched have different FaceModelVersions.")
+            raise ApiError(
+                "FailedOperation.AcrossVersionsError", "The groups searched have different FaceModelVersions."
+            )
         return {g: found[g] for g in dict.fromkeys(group_ids)}, versions.pop() if versions else "3.0"
 
-    def search(self, account_id: int, group_ids: list[str], kind: str, queries: np.ndarray, k: int,
-               by_group: bool) -> SearchOutcome:
+    def search(
+        self, account_id: int, group_ids: list[str], kind: str, queries: np.ndarray, k: int, by_group: bool
+    ) -> SearchOutcome:
         groups, version = self.resolve_groups(account_id, group_ids)
         self.sync()
         pks = list(groups.values())
@@ -607,13 +799,15 @@ class Gallery:
         if total == 0:
             raise ApiError("InvalidParameterValue.NoFaceInGroups", "The groups searched hold no faces.")
         fetch = k * MAX_FACES_PER_PERSON if kind == "face" else k
-        raw = self.index.search(kind, account_id, pks, np.atleast_2d(queries).astype(np.float32), fetch)
+        raw = self.index.search(kind, account_id, pks, _unit_rows(queries), fetch)
         names = {pk: g for g, pk in groups.items()}
         owners = self._owners(kind, {h.item_pk for per in raw for hits in per.values() for h in hits})
         per_query = []
         for per_group in raw:
             if by_group:
-                per_query.append({names[g]: _best_per_person(hits, owners, names, k) for g, hits in per_group.items()})
+                per_query.append(
+                    {names[g]: _best_per_person(hits, owners, names, k) for g, hits in per_group.items()}
+                )
             else:
                 merged = [h for hits in per_group.values() for h in hits]
                 per_query.append({"": _best_per_person(merged, owners, names, k)})
@@ -625,11 +819,15 @@ class Gallery:
             return {}
         with self.db.session() as session:
             if kind == "face":
-                rows = session.execute(select(FaceRow.id, PersonRow.id, PersonRow.person_id, FaceRow.face_id)
-                                       .join(PersonRow, PersonRow.id == FaceRow.person_pk)
-                                       .where(FaceRow.id.in_(item_pks))).all()
+                rows = session.execute(
+                    select(FaceRow.id, PersonRow.id, PersonRow.person_id, FaceRow.face_id)
+                    .join(PersonRow, PersonRow.id == FaceRow.person_pk)
+                    .where(FaceRow.id.in_(item_pks))
+                ).all()
                 return {r[0]: (r[1], r[2], r[3]) for r in rows}
-            rows = session.execute(select(PersonRow.id, PersonRow.person_id).where(PersonRow.id.in_(item_pks))).all()
+            rows = session.execute(
+                select(PersonRow.id, PersonRow.person_id).where(PersonRow.id.in_(item_pks))
+            ).all()
             return {r[0]: (r[0], r[1], "") for r in rows}
 
     def person_details(self, person_pks: list[int]) -> dict[int, tuple[str, int, list[PersonGroupInfo]]]:
@@ -637,19 +835,23 @@ class Gallery:
         if not person_pks:
             return {}
         with self.db.session() as session:
-            persons = {p.id: p for p in session.scalars(select(PersonRow).where(PersonRow.id.in_(person_pks)))}
+            persons = {
+                p.id: p for p in session.scalars(select(PersonRow).where(PersonRow.id.in_(person_pks)))
+            }
             groups: dict[int, list[PersonGroupInfo]] = defaultdict(list)
             for person_pk, group_id, values in session.execute(
                 select(MembershipRow.person_pk, GroupRow.group_id, MembershipRow.ex_descriptions)
                 .join(GroupRow, GroupRow.id == MembershipRow.group_pk)
-                .where(MembershipRow.person_pk.in_(person_pks)).order_by(MembershipRow.created_at)
+                .where(MembershipRow.person_pk.in_(person_pks))
+                .order_by(MembershipRow.created_at)
             ):
                 groups[person_pk].append(PersonGroupInfo(group_id, list(values or [])))
             return {pk: (p.name, p.gender, groups[pk]) for pk, p in persons.items()}
 
 
-def _best_per_person(hits: list[Hit], owners: dict[int, tuple[int, str, str]], names: dict[int, str], k: int
-                     ) -> list[Candidate]:
+def _best_per_person(
+    hits: list[Hit], owners: dict[int, tuple[int, str, str]], names: dict[int, str], k: int
+) -> list[Candidate]:
     best: dict[int, Candidate] = {}
     for hit in sorted(hits, key=lambda h: -h.similarity):
         owner = owners.get(hit.item_pk)
@@ -669,8 +871,13 @@ def _normalised(vector: np.ndarray) -> np.ndarray:
     return vector / norm
 
 
+def _unit_rows(queries: np.ndarray) -> np.ndarray:
+    rows = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
 def _chunks(values: list[int], size: int) -> list[list[int]]:
-    return [values[i: i + size] for i in range(0, len(values), size)]
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 def _index_from_settings(settings) -> VectorIndex:  # type: ignore[no-untyped-def]

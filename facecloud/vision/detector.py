@@ -6,12 +6,13 @@ face asked for (MinFaceSize) still spans enough pixels for YuNet."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from facecloud.vision.netpool import NetPool
 
 # Chosen on detection-voc / detection-counts (bench/detection.py): lower finds more small faces in group
 # photos,
@@ -53,21 +54,19 @@ class DetectedFace:
 
 
 class FaceDetector:
-    """Thread-safe: cv2.FaceDetectorYN keeps per-input-size state, so each thread gets its own instance."""
+    """Thread-safe: cv2.FaceDetectorYN keeps per-input-size state, so each call borrows a net from a pool."""
 
-    def __init__(self, model_path: Path, score_threshold: float = SCORE_THRESHOLD) -> None:
+    def __init__(
+        self, model_path: Path, score_threshold: float = SCORE_THRESHOLD, pool_size: int = 2
+    ) -> None:
         self.model_path = str(model_path)
         self.score_threshold = score_threshold
-        self._local = threading.local()
+        self._pool: NetPool[cv2.FaceDetectorYN] = NetPool(self._new_net, pool_size)
 
-    def _net(self) -> cv2.FaceDetectorYN:
-        net = getattr(self._local, "net", None)
-        if net is None:
-            net = cv2.FaceDetectorYN.create(
-                self.model_path, "", (320, 320), self.score_threshold, NMS_THRESHOLD, TOP_K
-            )
-            self._local.net = net
-        return net
+    def _new_net(self) -> cv2.FaceDetectorYN:
+        return cv2.FaceDetectorYN.create(
+            self.model_path, "", (320, 320), self.score_threshold, NMS_THRESHOLD, TOP_K
+        )
 
     def detect(
         self, bgr: np.ndarray, max_faces: int = 1, min_face_size: int = 34, try_rotations: bool = False
@@ -108,9 +107,9 @@ class FaceDetector:
             if scale == 1.0
             else cv2.resize(bgr, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
         )
-        net = self._net()
-        net.setInputSize((small.shape[1], small.shape[0]))
-        _, rows = net.detect(small)
+        with self._pool.borrow() as net:
+            net.setInputSize((small.shape[1], small.shape[0]))
+            _, rows = net.detect(small)
         if rows is None:
             return []
         return [f for f in (_to_face(row, 1.0 / scale, width, height) for row in rows) if f is not None]

@@ -7,41 +7,42 @@ normalising (a face and its mirror image are the same person; averaging removes 
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from facecloud.vision.detector import DetectedFace
+from facecloud.vision.netpool import NetPool
 
 EMBEDDING_DIM = 128
 
 
 class FaceEmbedder:
-    """Thread-safe: each thread gets its own cv2.FaceRecognizerSF."""
+    """Thread-safe: each call borrows a cv2.FaceRecognizerSF from a small pool."""
 
-    def __init__(self, model_path: Path, flip: bool = True) -> None:
+    def __init__(self, model_path: Path, flip: bool = True, pool_size: int = 2) -> None:
         self.model_path = str(model_path)
         self.flip = flip
-        self._local = threading.local()
+        self._pool: NetPool[cv2.FaceRecognizerSF] = NetPool(self._new_net, pool_size)
 
-    def _net(self) -> cv2.FaceRecognizerSF:
-        net = getattr(self._local, "net", None)
-        if net is None:
-            net = cv2.FaceRecognizerSF.create(self.model_path, "")
-            self._local.net = net
-        return net
+    def _new_net(self) -> cv2.FaceRecognizerSF:
+        return cv2.FaceRecognizerSF.create(self.model_path, "")
 
     def align(self, bgr: np.ndarray, face: DetectedFace) -> np.ndarray:
         """The 112x112 BGR crop SFace was trained on (similarity transform of the 5 landmarks)."""
-        return self._net().alignCrop(bgr, face.as_yunet_row())
+        with self._pool.borrow() as net:
+            return net.alignCrop(bgr, face.as_yunet_row())
+
+    def raw_feature(self, crop: np.ndarray) -> np.ndarray:
+        """SFace's output for one aligned crop, not normalised."""
+        with self._pool.borrow() as net:
+            return net.feature(crop).reshape(-1).astype(np.float32)
 
     def embed_crop(self, crop: np.ndarray, flip: bool | None = None) -> np.ndarray:
-        net = self._net()
-        feature = net.feature(crop).reshape(-1).astype(np.float32)
+        feature = self.raw_feature(crop)
         if self.flip if flip is None else flip:
-            feature = feature + net.feature(cv2.flip(crop, 1)).reshape(-1).astype(np.float32)
+            feature = feature + self.raw_feature(cv2.flip(crop, 1))
         return normalise(feature)
 
     def embed(self, bgr: np.ndarray, face: DetectedFace, flip: bool | None = None) -> np.ndarray:

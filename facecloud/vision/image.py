@@ -146,8 +146,7 @@ def decode(
     return decode_bytes(data, need_rotate=need_rotate)
 
 
-# --- Url inputs
-# -------------------------------------------------------------------------------------------------
+# --- Url inputs ---
 
 
 def _url_illegal(detail: str) -> ApiError:

@@ -8,6 +8,7 @@ numbers.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 # Contour: image-left cheek (eye height) -> chin (152) -> image-right cheek; 21 of the 36-point face oval.
@@ -71,10 +72,8 @@ GROUP_SIZES = {
 }
 
 # iBUG 300-W 68 points (0-based) from mesh vertices; used only to measure accuracy against 68-point ground
-# truth.
-# (An arc-length resampling of the oval was tried for the jaw and measured worse on turned faces: the far side
-# of
-# the oval is foreshortened in the image.)
+# truth. The jaw entries (0-16) are the fixed-vertex jaw (`ibug68(xy, jaw="vertices")`); by default `ibug68`
+# replaces them by `silhouette_jaw` (the visible outline, resampled), keeping only 127/356/152 as its anchors.
 IBUG68 = (
     # jaw 0-16, image-left to image-right; 0 and 16 (127, 356) are the oval vertices level with the outer eye
     # corners
@@ -168,5 +167,62 @@ def face_shape(xy: np.ndarray) -> dict[str, list[dict[str, int]]]:
     }
 
 
-def ibug68(xy: np.ndarray) -> np.ndarray:
-    return np.asarray(xy, dtype=np.float64)[list(IBUG68), :2]
+IBUG_JAW_ENDS = (127, 356)  # oval vertices level with the outer eye corners (canonical face)
+IBUG_CHIN = 152
+EYE_OUTER = (33, 263)
+
+
+def ibug68(xy: np.ndarray, jaw: str = "silhouette") -> np.ndarray:
+    """The 68 iBUG points. `jaw="silhouette"` places 0-16 by the annotation protocol (see `silhouette_jaw`);
+    `jaw="vertices"` takes the fixed mesh vertices of `IBUG68` (the mapping before the rule)."""
+    xy = np.asarray(xy, dtype=np.float64)[:, :2]
+    points = xy[list(IBUG68)].copy()
+    if jaw == "silhouette":
+        points[:17] = silhouette_jaw(xy)
+    elif jaw != "vertices":
+        raise ValueError(f"unknown jaw rule {jaw!r}")
+    return points
+
+
+def silhouette_jaw(xy: np.ndarray) -> np.ndarray:
+    """iBUG jaw points 0-16 on the visible face boundary, evenly spaced along it on each side.
+
+    300-W marks the jaw on the face's visible outline: 0 and 16 level with the eyes, 8 at the chin, the
+    others spread along the outline between them. The mesh's own oval vertices are fixed on the 3-D surface,
+    so on a turned face the far side's oval rotates behind the cheek and lies inside the outline. Rule (no
+    fitted parameter): in the face frame (x along the outer eye corners 33 -> 263, y down), take the convex
+    hull of the 468 projected mesh vertices as the outline, split it at the chin (the hull vertex furthest
+    along the direction of vertex 152), cut each side at the level of its end vertex (127 image-left, 356
+    image-right) and resample each side at 9 equal arc-length steps from the end to the chin.
+    """
+    xy = np.asarray(xy, dtype=np.float64)[:, :2]
+    left_eye, right_eye = xy[EYE_OUTER[0]], xy[EYE_OUTER[1]]
+    origin = (left_eye + right_eye) / 2
+    axis_x = (right_eye - left_eye) / np.linalg.norm(right_eye - left_eye)
+    frame = np.stack([axis_x, np.array([-axis_x[1], axis_x[0]])])
+    face = (xy - origin) @ frame.T
+    hull = cv2.convexHull(face[:468].astype(np.float32)).reshape(-1, 2).astype(np.float64)
+    chin = int(np.argmax(hull @ (face[IBUG_CHIN] / np.linalg.norm(face[IBUG_CHIN]))))
+    loop = np.roll(hull, -chin, axis=0)
+    loop = np.vstack([loop, loop[:1]])
+    towards_right, towards_left = (loop, loop[::-1]) if loop[1][0] > loop[-2][0] else (loop[::-1], loop)
+    left = _resample(_up_to_level(towards_left, face[IBUG_JAW_ENDS[0]][1])[::-1], 9)
+    right = _resample(_up_to_level(towards_right, face[IBUG_JAW_ENDS[1]][1]), 9)
+    return np.vstack([left, right[1:]]) @ frame + origin
+
+
+def _up_to_level(path: np.ndarray, level: float) -> np.ndarray:
+    """The path (starting at the chin, going up) until it rises to y = level (cut there)."""
+    kept = [path[0]]
+    for start, end in zip(path[:-1], path[1:], strict=True):
+        if end[1] <= level:
+            kept.append(start + (start[1] - level) / (start[1] - end[1]) * (end - start))
+            break
+        kept.append(end)
+    return np.array(kept)
+
+
+def _resample(path: np.ndarray, count: int) -> np.ndarray:
+    lengths = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))])
+    at = np.linspace(0.0, lengths[-1], count)
+    return np.stack([np.interp(at, lengths, path[:, 0]), np.interp(at, lengths, path[:, 1])], axis=1)

@@ -58,8 +58,7 @@ class Pipeline:
     def from_settings(cls, settings: Settings) -> Pipeline:
         return cls(settings)
 
-    # --- models (lazy)
-    # --------------------------------------------------------------------------------------------
+    # --- models (lazy) ---
 
     def model_path(self, name: str) -> Path:
         return zoo.path(self.settings, name)
@@ -71,13 +70,13 @@ class Pipeline:
         from facecloud.vision.detector import FaceDetector
 
         cv2.setNumThreads(self.threads)
-        return FaceDetector(self.model_path(zoo.YUNET))
+        return FaceDetector(self.model_path(zoo.YUNET), pool_size=max(2, self.threads))
 
     @_locked_once
     def embedder(self) -> FaceEmbedder:
         from facecloud.vision.embedder import FaceEmbedder
 
-        return FaceEmbedder(self.model_path(zoo.SFACE))
+        return FaceEmbedder(self.model_path(zoo.SFACE), pool_size=max(2, self.threads))
 
     @_locked_once
     def calibration(self) -> ScoreCalibration:
@@ -116,8 +115,7 @@ class Pipeline:
         source = model if isinstance(model, bytes) else str(model)
         return ort.InferenceSession(source, sess_options=options, providers=providers)
 
-    # --- the steps
-    # ------------------------------------------------------------------------------------------------
+    # --- the steps ---
 
     def decode(
         self, image: str | None = None, url: str | None = None, need_rotate: bool = False

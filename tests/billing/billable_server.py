@@ -1,10 +1,10 @@
 """Launcher of a real facecloud server process with one test-only billable action, for the SIGKILL test.
 
-The vision actions may not exist (or load models for seconds), so the crash test needs a billable action that costs
-nothing: `_TestBillable` (billed as service "detect") answers success, or the billable error NoFaceInPhoto, or a
-free error, as its `Outcome` field asks. Everything else is the real server: TC3 auth, the gateway's billing checks
-(ensure_can_bill before, record_call after), the real meter on SQLite in --data-dir. It could be switched to a
-real cheap action once one exists.
+The vision actions may not exist (or load models for seconds), so the crash test needs a billable action that
+costs nothing: `_TestBillable` (billed as service "detect") answers success, or the billable error
+NoFaceInPhoto, or a free error, as its `Outcome` field asks. Everything else is the real server: TC3 auth, the
+gateway's billing checks (ensure_can_bill before, record_call after), the real meter on SQLite in --data-dir.
+It could be switched to a real cheap action once one exists.
 
     python tests/billing/billable_server.py --port P --data-dir D
 """
@@ -45,8 +45,9 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     args = parser.parse_args()
     settings = Settings.from_env(data_dir=args.data_dir, rate_limit_qps=0)
-    uvicorn.run(create_app(Runtime(settings)), host="127.0.0.1", port=args.port, log_level="warning",
-                access_log=False)
+    uvicorn.run(
+        create_app(Runtime(settings)), host="127.0.0.1", port=args.port, log_level="warning", access_log=False
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Billing fixtures: a fresh database (its own data dir) per test, an account in it, and the Billing under test."""
+"""Billing fixtures: a fresh database (its own data dir) per test, an account in it, and the Billing under
+test."""
 
 from __future__ import annotations
 

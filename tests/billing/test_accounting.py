@@ -1,4 +1,4 @@
-"""Deduction order, packs (edges, expiry, alerts), month rollover in the billing zone, settlement and arrears."""
+"""Deduction order, packs (edges, expiry, alerts), month rollover in the billing zone, settlement, arrears."""
 
 from __future__ import annotations
 
@@ -22,15 +22,22 @@ JUNE_2 = datetime(2025, 6, 2, 1, 0, tzinfo=UTC)
 
 def _sources(billing: Billing, account_id: int) -> dict[str, int]:
     with billing.db.session() as s:
-        rows = s.execute(select(UsageEntry.source, func.count()).where(UsageEntry.account_id == account_id)
-                         .group_by(UsageEntry.source))
+        rows = s.execute(
+            select(UsageEntry.source, func.count())
+            .where(UsageEntry.account_id == account_id)
+            .group_by(UsageEntry.source)
+        )
         return dict(rows.all())
 
 
 def _last_source(billing: Billing, account_id: int) -> tuple[str, int | None]:
     with billing.db.session() as s:
-        row = s.execute(select(UsageEntry.source, UsageEntry.pack_id).where(UsageEntry.account_id == account_id)
-                        .order_by(UsageEntry.id.desc()).limit(1)).one()
+        row = s.execute(
+            select(UsageEntry.source, UsageEntry.pack_id)
+            .where(UsageEntry.account_id == account_id)
+            .order_by(UsageEntry.id.desc())
+            .limit(1)
+        ).one()
         return row.source, row.pack_id
 
 
@@ -100,7 +107,9 @@ def test_pack_expires_on_the_exact_instant_one_year_later(billing: Billing, acco
     pack = billing.buy_pack(account_id, "search", 1_000_000, at=bought)
     assert pack["expires_at"] == "2026-03-15T02:00:00+00:00"
     record_many(billing, account_id, "search", 10_000, datetime(2026, 3, 1, tzinfo=UTC))
-    billing.record_call(account_id, "search", "SearchFaces", "before", at=datetime(2026, 3, 15, 1, 59, 59, tzinfo=UTC))
+    billing.record_call(
+        account_id, "search", "SearchFaces", "before", at=datetime(2026, 3, 15, 1, 59, 59, tzinfo=UTC)
+    )
     assert _last_source(billing, account_id) == ("pack", pack["id"])
     billing.record_call(account_id, "search", "SearchFaces", "at", at=datetime(2026, 3, 15, 2, 0, tzinfo=UTC))
     assert _last_source(billing, account_id) == ("postpaid", None)
@@ -135,18 +144,30 @@ def test_the_billing_time_zone_is_configurable(tmp_path: Path) -> None:
     runtime = Runtime(settings_in(tmp_path, billing_timezone="UTC"))
     try:
         account = runtime.accounts.find(str(runtime.accounts.create("utc").app_id)).id
-        runtime.billing.record_call(account, "detect", "DetectFace", "x", at=datetime(2025, 12, 31, 20, tzinfo=UTC))
+        runtime.billing.record_call(
+            account, "detect", "DetectFace", "x", at=datetime(2025, 12, 31, 20, tzinfo=UTC)
+        )
         assert runtime.billing.usage_monthly(account)[0]["month"] == "2025-12"  # 2026-01-01 04:00 in Shanghai
     finally:
         runtime.close()
 
 
-def _seed_month(billing: Billing, account_id: int, service: str, month: str, free: int, pack: int,
-                postpaid: int) -> None:
+def _seed_month(
+    billing: Billing, account_id: int, service: str, month: str, free: int, pack: int, postpaid: int
+) -> None:
     """Counters as metering leaves them (a month of millions of calls, without metering them one by one)."""
     with billing.db.session() as s:
-        s.add(UsageMonth(account_id=account_id, service=service, month=month, calls=free + pack + postpaid,
-                         free_calls=free, pack_calls=pack, postpaid_calls=postpaid))
+        s.add(
+            UsageMonth(
+                account_id=account_id,
+                service=service,
+                month=month,
+                calls=free + pack + postpaid,
+                free_calls=free,
+                pack_calls=pack,
+                postpaid_calls=postpaid,
+            )
+        )
 
 
 def test_settlement_bill_lines_at_the_tier_boundaries(billing: Billing, account_id: int) -> None:
@@ -168,11 +189,18 @@ def test_settlement_bill_lines_at_the_tier_boundaries(billing: Billing, account_
     assert bill["total"] == "63601.00"
     assert bill["freeze"] == "76321.20" and not bill["in_arrears"]
     assert billing.wallet(account_id) == {
-        "account_id": account_id, "balance": "136399.00", "frozen": "76321.20", "available": "60077.80",
-        "freeze_target": "76321.20", "in_arrears": False}
+        "account_id": account_id,
+        "balance": "136399.00",
+        "frozen": "76321.20",
+        "available": "60077.80",
+        "freeze_target": "76321.20",
+        "in_arrears": False,
+    }
 
 
-def test_settlement_twice_issues_one_bill_and_releases_last_months_freeze(billing: Billing, account_id: int) -> None:
+def test_settlement_twice_issues_one_bill_and_releases_last_months_freeze(
+    billing: Billing, account_id: int
+) -> None:
     billing.top_up(account_id, "1000")
     record_many(billing, account_id, "landmarks", 60_000, datetime(2025, 5, 3, tzinfo=UTC))  # 50,000 postpaid
     first = billing.settle(account_id, "2025-05", at=JUNE_2)
@@ -187,7 +215,8 @@ def test_settlement_twice_issues_one_bill_and_releases_last_months_freeze(billin
     # June: nothing used. Its bill releases May's freeze and freezes 0.
     july = billing.settle_due(datetime(2025, 6, 30, 16, 0, tzinfo=UTC))  # 1 July 00:00 in Shanghai
     assert [(b["month"], b["total"], b["freeze_released"], b["freeze"]) for b in july] == [
-        ("2025-06", "0.00", "120.00", "0.00")]
+        ("2025-06", "0.00", "120.00", "0.00")
+    ]
     assert billing.wallet(account_id)["frozen"] == "0.00"
     assert billing.settle_due(datetime(2025, 7, 2, tzinfo=UTC)) == []
 
@@ -198,7 +227,9 @@ def test_a_month_not_over_cannot_be_settled(billing: Billing, account_id: int) -
 
 
 def test_arrears_block_billable_calls_until_a_top_up_and_keep_data(billing: Billing, account_id: int) -> None:
-    record_many(billing, account_id, "compare", 20_000, datetime(2025, 5, 3, tzinfo=UTC))  # 10,000 postpaid = 32
+    record_many(
+        billing, account_id, "compare", 20_000, datetime(2025, 5, 3, tzinfo=UTC)
+    )  # 10,000 postpaid = 32
     bill = billing.settle(account_id, "2025-05", at=JUNE_2)
     assert (bill["total"], bill["in_arrears"]) == ("32.00", True)
     with pytest.raises(ApiError) as error:

@@ -1,9 +1,10 @@
 """Durability of metering: SIGKILL a real server process in the middle of a stream of billable calls.
 
 After a restart, every call the client saw succeed (or fail with the billable NoFaceInPhoto) is in the ledger
-exactly once, no call the client saw fail with another error is there, and nothing else is, except at most the calls
-that were in flight when the process died (committed, but their answer never left: the client saw no answer at all,
-so it cannot know). The server is `billable_server.py` (see there why it registers a test-only action)."""
+exactly once, no call the client saw fail with another error is there, and nothing else is, except at most the
+calls that were in flight when the process died (committed, but their answer never left: the client saw no
+answer at all, so it cannot know). The server is `billable_server.py` (see there why it registers a test-only
+action)."""
 
 from __future__ import annotations
 
@@ -44,9 +45,12 @@ class ServerProcess:
         env["PYTHONPATH"] = str(REPO)
         self.process = subprocess.Popen(
             [sys.executable, str(LAUNCHER), "--port", str(self.port), "--data-dir", str(data_dir)],
-            env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
-        started, deadline = time.time(), time.time() + 60
+        deadline = time.time() + 60
         while True:
             try:
                 if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
@@ -92,15 +96,22 @@ def _outcome_for(n: int) -> str:
     return "Free" if n % 5 == 0 else "NoFace" if n % 7 == 0 else "Success"
 
 
-def _stream(server: ServerProcess, creds: Credentials, stop: threading.Event, seen: dict[str, list[str]],
-            lock: threading.Lock, worker: int) -> None:
+def _stream(
+    server: ServerProcess,
+    creds: Credentials,
+    stop: threading.Event,
+    seen: dict[str, list[str]],
+    lock: threading.Lock,
+    worker: int,
+) -> None:
     client = server.client(creds)
     n = worker
     while not stop.is_set():
         outcome = _outcome_for(n)
         n += CLIENTS
         try:
-            # A distinct body per call: the gateway refuses a replayed signature (same body in the same second).
+            # A distinct body per call: the gateway refuses a replayed signature (same body in the same
+            # second).
             answer = client.call_json("_TestBillable", {"Outcome": outcome, "Nonce": f"{worker}-{n}"})
             kind, request_id = "billable", answer["Response"]["RequestId"]
         except TencentCloudSDKException as error:
@@ -122,8 +133,11 @@ def _ledger(data_dir: Path, account_id: int) -> tuple[list[str], int]:
     try:
         with runtime.db.session() as s:
             ids = list(s.scalars(select(UsageEntry.request_id).where(UsageEntry.account_id == account_id)))
-            counted = s.scalar(select(func.coalesce(func.sum(UsageMonth.calls), 0))
-                               .where(UsageMonth.account_id == account_id))
+            counted = s.scalar(
+                select(func.coalesce(func.sum(UsageMonth.calls), 0)).where(
+                    UsageMonth.account_id == account_id
+                )
+            )
         return ids, int(counted)
     finally:
         runtime.close()
@@ -135,7 +149,9 @@ def test_sigkill_mid_stream_loses_no_acknowledged_call_and_invents_none(data_dir
     server = ServerProcess(data_dir)
     seen: dict[str, list[str]] = {"billable": [], "free": [], "unanswered": [], "unexpected": []}
     lock, stop = threading.Lock(), threading.Event()
-    threads = [threading.Thread(target=_stream, args=(server, creds, stop, seen, lock, i)) for i in range(CLIENTS)]
+    threads = [
+        threading.Thread(target=_stream, args=(server, creds, stop, seen, lock, i)) for i in range(CLIENTS)
+    ]
     try:
         for t in threads:
             t.start()
@@ -154,7 +170,9 @@ def test_sigkill_mid_stream_loses_no_acknowledged_call_and_invents_none(data_dir
 
     restarted = ServerProcess(data_dir)  # recovery: the server starts on the same data and serves again
     try:
-        after = restarted.client(creds).call_json("_TestBillable", {"Outcome": "Success"})["Response"]["RequestId"]
+        after = restarted.client(creds).call_json("_TestBillable", {"Outcome": "Success"})["Response"][
+            "RequestId"
+        ]
     finally:
         restarted.stop()
 
@@ -186,9 +204,22 @@ def test_gateway_refuses_billable_calls_in_arrears_before_any_work(data_dir: Pat
             client.call_json("_TestBillable", {"Outcome": "Success"})
         assert refused.value.code == "ResourceUnavailable.InArrears"
         topped = subprocess.run(
-            [str(Path(sys.executable).with_name("facecloud")), "billing", "topup", creds.secret_id, "--amount", "22.00",
-             "--data-dir", str(data_dir)], capture_output=True, text=True, cwd=REPO, check=True,
-            env={k: v for k, v in os.environ.items() if not k.startswith("FACECLOUD_")})
+            [
+                str(Path(sys.executable).with_name("facecloud")),
+                "billing",
+                "topup",
+                creds.secret_id,
+                "--amount",
+                "22.00",
+                "--data-dir",
+                str(data_dir),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            check=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("FACECLOUD_")},
+        )
         assert json.loads(topped.stdout)["in_arrears"] is False  # 22.00 pays 10.00 and the 12.00 freeze
         answer = client.call_json("_TestBillable", {"Outcome": "Success"})["Response"]
     finally:

@@ -1,4 +1,5 @@
-"""The meter: each billable call once, by RequestId, committed when record_call returns, paid in the right order."""
+"""The meter: each billable call once, by RequestId, committed when record_call returns, paid in the right
+order."""
 
 from __future__ import annotations
 
@@ -17,8 +18,11 @@ AT = datetime(2025, 5, 20, 4, 0, tzinfo=UTC)
 
 def _entries(db: Database, account_id: int) -> list[tuple[str, str]]:
     with db.session() as s:
-        rows = s.execute(select(UsageEntry.request_id, UsageEntry.source)
-                         .where(UsageEntry.account_id == account_id).order_by(UsageEntry.id))
+        rows = s.execute(
+            select(UsageEntry.request_id, UsageEntry.source)
+            .where(UsageEntry.account_id == account_id)
+            .order_by(UsageEntry.id)
+        )
         return [tuple(r) for r in rows]
 
 
@@ -33,7 +37,9 @@ def test_record_call_is_idempotent_per_request_id(billing: Billing, account_id: 
         assert (month.calls, month.free_calls, day.calls) == (2, 2, 2)
 
 
-def test_concurrent_callers_share_batches_and_each_call_is_recorded_once(billing: Billing, account_id: int) -> None:
+def test_concurrent_callers_share_batches_and_each_call_is_recorded_once(
+    billing: Billing, account_id: int
+) -> None:
     ids = [str(uuid.uuid4()) for _ in range(400)]
 
     def call(chunk: list[str]) -> None:
@@ -46,7 +52,9 @@ def test_concurrent_callers_share_batches_and_each_call_is_recorded_once(billing
     for t in threads:
         t.join()
     with billing.db.session() as s:
-        count = s.scalar(select(func.count()).select_from(UsageEntry).where(UsageEntry.account_id == account_id))
+        count = s.scalar(
+            select(func.count()).select_from(UsageEntry).where(UsageEntry.account_id == account_id)
+        )
         month = s.get(UsageMonth, (account_id, "compare", "2025-05"))
     assert count == 400
     assert month.calls == month.free_calls == 400

@@ -74,6 +74,11 @@ def browser() -> Iterator[object]:
         chromium.close()
 
 
+def _note_console_error(errors: list[str], page, message) -> None:  # type: ignore[no-untyped-def]
+    if message.type == "error" and not _refusal(message.text):
+        errors.append(f"{page.url}: {message.text} ({message.location.get('url')})")
+
+
 def _refusal(text: str) -> bool:
     # Provoked on purpose (wrong key: 401, forged CSRF: 403, lock-out: 429); a missing asset (404) counts.
     return re.search(r"status of (401|403|429)", text) is not None
@@ -123,10 +128,7 @@ def open_console(browser, console_server: LiveServer) -> Iterator[Callable[[], C
         page = context.new_page()
         page.set_default_timeout(15_000)
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on(
-            "console",
-            lambda msg: errors.append(msg.text) if msg.type == "error" and not _refusal(msg.text) else None,
-        )
+        page.on("console", lambda msg: _note_console_error(errors, page, msg))
         page.on("dialog", lambda dialog: dialog.accept())
         return ConsoleBrowser(page, console_server.url)
 

@@ -114,7 +114,7 @@ def test_bill_after_settlement(open_console, console_server: LiveServer) -> None
     )
     operator.page.fill("#settle-account-form input[name=month]", month)
     operator.page.click("#settle-account-form button[type=submit]")
-    assert f"The bill of {month}" in operator.text(".notice-ok")
+    assert f"The bill of {month} for AppId {creds.app_id} issued: 0.37 CNY" in operator.text(".notice-ok")
     operator.screenshot("operator-settlement")
 
     customer.sign_in(creds)
@@ -124,6 +124,15 @@ def test_bill_after_settlement(open_console, console_server: LiveServer) -> None
     assert bill.locator(".bill-total").inner_text().strip() == "0.37"
     assert customer.text("#balance").strip() == "-0.37"
     assert "in arrears" in customer.text("#arrears")
+    # A top-up that covers the debt and the freeze (120% of the bill: 0.44) lifts the arrears.
+    operator.goto("/console/operator/topups")
+    operator.page.select_option("#topup-form select[name=account_id]", str(account_id(console_server, creds)))
+    operator.page.fill("#topup-form input[name=amount]", "10")
+    operator.page.click("#topup-form button[type=submit]")
+    customer.goto("/console/bills")
+    assert customer.page.locator("#arrears").count() == 0
+    assert customer.text("#balance").strip() == "9.63"
+    assert customer.text("#frozen").strip() == "0.44"
     customer.screenshot("bills")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from facecloud.gateway.registry import registry
 from tests.conftest import DATA, LiveServer, need_data
@@ -53,7 +54,7 @@ def test_create_search_and_delete_groups_and_persons(
 
     # Search by name (htmx swaps the table as one types).
     console.page.fill("#group-search", "visit")
-    console.page.wait_for_function("document.querySelectorAll('#groups tr[data-group]').length === 1")
+    expect(console.page.locator("#groups tr[data-group]")).to_have_count(1)
     assert console.page.locator("#groups tr[data-group]").get_attribute("data-group") == "visitors"
     console.goto("/console/groups")
 
@@ -76,7 +77,7 @@ def test_create_search_and_delete_groups_and_persons(
     console.screenshot("persons")
 
     console.page.fill("#person-search", "turing")
-    console.page.wait_for_function("document.querySelectorAll('#persons tr[data-person]').length === 1")
+    expect(console.page.locator("#persons tr[data-person]")).to_have_count(1)
     assert console.page.locator("#persons tr[data-person]").get_attribute("data-person") == "p-002"
     console.page.click("#persons tr[data-person='p-002'] .delete-person")  # htmx, after a confirm (accepted)
     console.page.wait_for_selector("#persons tr[data-person='p-002']", state="detached")

@@ -242,6 +242,7 @@ from pathlib import Path
 from facecloud.config import Settings
 from facecloud.runtime import Runtime
 runtime = Runtime(Settings.from_env(data_dir=Path(sys.argv[1])), migrate=False)
+print("ready", flush=True)
 print(len(runtime.billing.settle_month(sys.argv[2], datetime(2026, 3, 2, tzinfo=UTC))), flush=True)
 """
 
@@ -293,21 +294,49 @@ def _settlement_state(data_dir: Path) -> list[tuple]:  # type: ignore[type-arg]
         runtime.close()
 
 
+def _bills(data_dir: Path) -> int:
+    with sqlite3.connect(data_dir / "facecloud.db") as conn:
+        return conn.execute("select count(*) from billing_bills").fetchone()[0]
+
+
 def test_sigkill_during_settlement(tmp_path):
     """Settlement killed at several moments, then run again, ends exactly where an uninterrupted run ends."""
+    accounts = 30
     control, victim = tmp_path / "control", tmp_path / "victim"
     for folder in (control, victim):
-        _prepare_settlement(folder, accounts=12)
+        _prepare_settlement(folder, accounts)
     python = str(REPO / ".venv" / "bin" / "python")
-    subprocess.run([python, "-c", SETTLE_SCRIPT, str(control), "2026-02"], check=True, env=_env(), cwd=REPO)
-    for delay in (0.3, 0.8, 1.5):
-        run = subprocess.Popen([python, "-c", SETTLE_SCRIPT, str(victim), "2026-02"], env=_env(), cwd=REPO)
-        time.sleep(delay)
+    subprocess.run(
+        [python, "-c", SETTLE_SCRIPT, str(control), "2026-02"],
+        check=True,
+        env=_env(),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+    )
+    partial = []
+    for target in (1, 8, 16, 24):  # kill once that many bills are committed: mid-run, whatever the speed
+        run = subprocess.Popen(
+            [python, "-c", SETTLE_SCRIPT, str(victim), "2026-02"],
+            env=_env(),
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+        )
+        while run.poll() is None and _bills(victim) < target:
+            time.sleep(0.002)
         run.send_signal(signal.SIGKILL)
         run.wait(timeout=10)
-    subprocess.run([python, "-c", SETTLE_SCRIPT, str(victim), "2026-02"], check=True, env=_env(), cwd=REPO)
+        partial.append(_bills(victim))
+    assert any(0 < n < accounts for n in partial), f"no kill landed inside the settlement: {partial}"
+    subprocess.run(
+        [python, "-c", SETTLE_SCRIPT, str(victim), "2026-02"],
+        check=True,
+        env=_env(),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+    )
     expected, got = _settlement_state(control), _settlement_state(victim)
     assert got == expected
+    assert _bills(victim) == accounts
     assert all(row[2] == 1 for row in got if len(row) == 3), "a bill was issued twice"
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import zipfile
 
+import cv2
 import numpy as np
 import pytest
 
 from facecloud.config import Settings
 from facecloud.vision import zoo
-from facecloud.vision.landmarks90 import GROUP_SIZES, GROUPS, IBUG68, face_shape
+from facecloud.vision.landmarks90 import GROUP_SIZES, GROUPS, IBUG68, face_shape, ibug68
 from facecloud.vision.mesh import FaceMesh, HeadPoseModel, Roi, parse_geometry
 from facecloud.vision.quality import _brightness_ok, _pose_ok
 
@@ -51,6 +52,29 @@ def test_layouts() -> None:
     assert len(set(every)) == 90 and max(every) < 478
     shape = face_shape(np.arange(478 * 2, dtype=np.float64).reshape(478, 2) + 0.4)
     assert shape["LeftPupil"] == [{"X": 936, "Y": 937}]
+
+
+def test_silhouette_jaw_on_the_canonical_face(pose_model) -> None:  # type: ignore[no-untyped-def]
+    _, canonical = pose_model
+    face = canonical * np.array([1.0, -1.0, -1.0]) * 10  # image axes, about 100 px between the eyes
+    frontal = ibug68(np.vstack([face, np.zeros((10, 3))]))
+    assert frontal.shape == (68, 2) and np.isfinite(frontal).all()
+    assert np.linalg.norm(frontal[8] - face[152, :2]) < 3  # chin
+    assert frontal[0, 1] == pytest.approx(face[127, 1], abs=0.5) and frontal[16, 1] == pytest.approx(
+        face[356, 1], abs=0.5
+    )
+    t = math.radians(35)
+    turned = face @ np.array([[math.cos(t), 0, -math.sin(t)], [0, 1, 0], [math.sin(t), 0, math.cos(t)]]).T
+    xy = np.vstack([turned, np.zeros((10, 3))])
+    rule, fixed = ibug68(xy), ibug68(xy, jaw="vertices")
+    hull = cv2.convexHull(turned[:, :2].astype(np.float32))
+
+    def inside(points: np.ndarray) -> np.ndarray:  # pixels inside the outline (0 on it)
+        return np.array([cv2.pointPolygonTest(hull, (float(x), float(y)), True) for x, y in points])
+
+    # the far side's oval vertices rotate behind the cheek; the rule keeps every jaw point on the outline
+    assert np.abs(inside(rule[:17])).max() < 0.01
+    assert inside(fixed[:17]).max() > 3
 
 
 def test_quality_terms() -> None:

@@ -62,3 +62,18 @@ def test_errors(client) -> None:  # type: ignore[no-untyped-def]
         with pytest.raises(TencentCloudSDKException) as caught:
             client.call_json("CompareFace", body)
         assert caught.value.code == code
+
+
+def test_quality_control_refuses_a_blurred_face_at_level_4(client) -> None:  # type: ignore[no-untyped-def]
+    import cv2
+    import numpy as np
+
+    raw = need_data("lfw-dev", "lfw-deepfunneled", "Abel_Pacheco", "Abel_Pacheco_0001.jpg").read_bytes()
+    blurred = cv2.GaussianBlur(cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR), (0, 0), 6)
+    blurred_b64 = base64.b64encode(cv2.imencode(".png", blurred)[1].tobytes()).decode()
+    sharp = b64("Abel_Pacheco", "Abel_Pacheco_0004.jpg")
+    assert compare(client, sharp, sharp, QualityControl=4).Score > 90
+    with pytest.raises(TencentCloudSDKException) as caught:
+        compare(client, sharp, blurred_b64, QualityControl=4)
+    assert caught.value.code == "FailedOperation.FaceQualityNotQualified"
+    assert compare(client, sharp, blurred_b64, QualityControl=1).Score > 0

@@ -47,14 +47,17 @@ class VectorIndex(Protocol):
 
     def reset(self, epoch: str) -> None: ...
 
-    def load_entries(self, kind: str, account_id: int, group_pk: int, items: np.ndarray, vectors: np.ndarray) -> None:
+    def load_entries(
+        self, kind: str, account_id: int, group_pk: int, items: np.ndarray, vectors: np.ndarray
+    ) -> None:
         """Bulk load during a rebuild (after reset)."""
         ...
 
     def finish_rebuild(self, epoch: str, seq: int) -> None: ...
 
-    def search(self, kind: str, account_id: int, group_pks: Sequence[int], queries: np.ndarray, k: int
-               ) -> list[dict[int, list[Hit]]]: ...
+    def search(
+        self, kind: str, account_id: int, group_pks: Sequence[int], queries: np.ndarray, k: int
+    ) -> list[dict[int, list[Hit]]]: ...
 
     def count(self, kind: str, group_pks: Iterable[int]) -> int: ...
 

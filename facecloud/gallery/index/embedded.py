@@ -41,8 +41,9 @@ def _nprobe_for(nlist: int) -> int:
 
 
 class GroupIndex:
-    def __init__(self, kind: str, account_id: int, group_pk: int, index: faiss.Index | None = None,
-                 trained_n: int = 0) -> None:
+    def __init__(
+        self, kind: str, account_id: int, group_pk: int, index: faiss.Index | None = None, trained_n: int = 0
+    ) -> None:
         self.kind = kind
         self.account_id = account_id
         self.group_pk = group_pk
@@ -79,7 +80,9 @@ class GroupIndex:
         """(items, vectors) of every entry (vectors float32; fp16-exact for an IVF index)."""
         if not self.is_ivf:
             items = faiss.vector_to_array(self.index.id_map).astype(np.int64)
-            vectors = self.index.index.reconstruct_n(0, self.size) if self.size else np.zeros((0, DIM), np.float32)
+            vectors = (
+                self.index.index.reconstruct_n(0, self.size) if self.size else np.zeros((0, DIM), np.float32)
+            )
             return items, vectors
         lists = self.index.invlists
         items, vectors = [], []
@@ -98,10 +101,13 @@ class GroupIndex:
         items, vectors = self.entries()
         nlist = _nlist_for(len(items))
         quantizer = faiss.IndexFlatIP(DIM)
-        ivf = faiss.IndexIVFScalarQuantizer(quantizer, DIM, nlist, faiss.ScalarQuantizer.QT_fp16,
-                                            faiss.METRIC_INNER_PRODUCT)
+        ivf = faiss.IndexIVFScalarQuantizer(
+            quantizer, DIM, nlist, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
+        )
         sample_size = min(len(vectors), nlist * TRAIN_SAMPLE_PER_LIST)
-        sample = vectors[np.random.default_rng(self.group_pk).choice(len(vectors), sample_size, replace=False)]
+        sample = vectors[
+            np.random.default_rng(self.group_pk).choice(len(vectors), sample_size, replace=False)
+        ]
         ivf.train(sample)
         ivf.add_with_ids(vectors, items)
         ivf.nprobe = _nprobe_for(nlist)
@@ -112,8 +118,9 @@ class GroupIndex:
         with self.lock:
             if not self.size:
                 return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-            similarities, items = self.index.search(np.ascontiguousarray(queries, dtype=np.float32),
-                                                    min(k, self.size))
+            similarities, items = self.index.search(
+                np.ascontiguousarray(queries, dtype=np.float32), min(k, self.size)
+            )
         return similarities, items
 
     def memory_bytes(self) -> int:
@@ -162,7 +169,9 @@ class EmbeddedIndex:
                 group = self._groups[(kind, group_pk)] = GroupIndex(kind, account_id, group_pk)
             return group
 
-    def load_entries(self, kind: str, account_id: int, group_pk: int, items: np.ndarray, vectors: np.ndarray) -> None:
+    def load_entries(
+        self, kind: str, account_id: int, group_pk: int, items: np.ndarray, vectors: np.ndarray
+    ) -> None:
         if len(items):
             self._group(kind, account_id, group_pk).put(items, vectors)
 
@@ -171,8 +180,11 @@ class EmbeddedIndex:
         with self._lock:
             batch: list[Change] = []
             for change in changes:
-                if batch and (change.op, change.kind, change.group_pk) != (batch[0].op, batch[0].kind,
-                                                                            batch[0].group_pk):
+                if batch and (change.op, change.kind, change.group_pk) != (
+                    batch[0].op,
+                    batch[0].kind,
+                    batch[0].group_pk,
+                ):
                     self._apply_batch(batch)
                     batch = []
                 batch.append(change)
@@ -197,8 +209,9 @@ class EmbeddedIndex:
             group.remove(np.array([c.item_pk for c in batch], np.int64))
 
     # ---- reads -------------------------------------------------------------------------------------------------
-    def search(self, kind: str, account_id: int, group_pks: Sequence[int], queries: np.ndarray, k: int
-               ) -> list[dict[int, list[Hit]]]:
+    def search(
+        self, kind: str, account_id: int, group_pks: Sequence[int], queries: np.ndarray, k: int
+    ) -> list[dict[int, list[Hit]]]:
         results: list[dict[int, list[Hit]]] = [{} for _ in range(len(queries))]
         for group_pk in group_pks:
             group = self._groups.get((kind, group_pk))
@@ -237,8 +250,15 @@ class EmbeddedIndex:
                 file = f"{number}.faiss"
                 with group.lock:
                     faiss.write_index(group.index, str(tmp / file))
-                manifest["groups"].append({"kind": kind, "group_pk": group_pk, "account_id": group.account_id,
-                                           "file": file, "trained_n": group.trained_n})
+                manifest["groups"].append(
+                    {
+                        "kind": kind,
+                        "group_pk": group_pk,
+                        "account_id": group.account_id,
+                        "file": file,
+                        "trained_n": group.trained_n,
+                    }
+                )
             (tmp / "manifest.json").write_text(json.dumps(manifest))
             old = self.directory.with_name(self.directory.name + ".old")
             shutil.rmtree(old, ignore_errors=True)

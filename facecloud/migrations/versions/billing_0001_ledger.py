@@ -39,7 +39,9 @@ def upgrade() -> None:
         sa.Column("source", sa.String(8), nullable=False),
         sa.Column("pack_id", sa.Integer, nullable=True),
     )
-    op.create_index("ix_billing_usage_entries_account_month", "billing_usage_entries", ["account_id", "month"])
+    op.create_index(
+        "ix_billing_usage_entries_account_month", "billing_usage_entries", ["account_id", "month"]
+    )
     op.create_table(
         "billing_usage_monthly",
         sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
@@ -133,7 +135,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "billing_alerts", "billing_bill_lines", "billing_bills", "billing_wallet_entries", "billing_wallets",
-        "billing_packs", "billing_usage_daily", "billing_usage_monthly", "billing_usage_entries",
+        "billing_alerts",
+        "billing_bill_lines",
+        "billing_bills",
+        "billing_wallet_entries",
+        "billing_wallets",
+        "billing_packs",
+        "billing_usage_daily",
+        "billing_usage_monthly",
+        "billing_usage_entries",
     ):
         op.drop_table(table)

@@ -45,10 +45,19 @@ def upgrade() -> None:
     )
     op.create_table(
         "gallery_memberships",
-        sa.Column("group_pk", sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-                  sa.ForeignKey("gallery_groups.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column("person_pk", sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-                  sa.ForeignKey("gallery_persons.id", ondelete="CASCADE"), primary_key=True, index=True),
+        sa.Column(
+            "group_pk",
+            sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+            sa.ForeignKey("gallery_groups.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column(
+            "person_pk",
+            sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+            sa.ForeignKey("gallery_persons.id", ondelete="CASCADE"),
+            primary_key=True,
+            index=True,
+        ),
         sa.Column("ex_descriptions", sa.JSON, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
@@ -56,8 +65,13 @@ def upgrade() -> None:
         "gallery_faces",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
         sa.Column("face_id", sa.String(32), nullable=False, unique=True),
-        sa.Column("person_pk", sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-                  sa.ForeignKey("gallery_persons.id", ondelete="CASCADE"), nullable=False, index=True),
+        sa.Column(
+            "person_pk",
+            sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+            sa.ForeignKey("gallery_persons.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
         sa.Column("embedding", sa.LargeBinary, nullable=False),
         sa.Column("x", sa.Integer, nullable=False),
         sa.Column("y", sa.Integer, nullable=False),
@@ -83,6 +97,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("gallery_state", "gallery_changes", "gallery_faces", "gallery_memberships", "gallery_persons",
-                  "gallery_groups"):
+    for table in (
+        "gallery_state",
+        "gallery_changes",
+        "gallery_faces",
+        "gallery_memberships",
+        "gallery_persons",
+        "gallery_groups",
+    ):
         op.drop_table(table)

@@ -1,0 +1,183 @@
+"""Search benchmark of the gallery's vector indexes: latency, recall against exact search, memory, rebuild time.
+
+Usage: .venv/bin/python bench/search.py [--sizes 10000,100000,1000000] [--milvus-sizes 10000,100000] [--queries 300]
+
+Galleries are synthetic but shaped like real SFace embeddings: identity centres and per-photo deviations are drawn
+from Gaussians whose covariances are fitted on the LFW embeddings (bench/out/lfw_dev_features.npz from the vision
+part's bench/fit_calibration.py), 5 photos per identity; queries are further photos of enrolled identities. Each
+gallery is written to a fresh SQLite database (one group), the index is rebuilt from it through Gallery.rebuild()
+(timed), and searched through the index the service uses (top-10). Recall@k = share of queries whose exact top-k
+(numpy, float32) face ids appear in the index's top-k (recall@1: the same best face). Prints one JSON line and
+saves bench/out/search.png."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import insert
+
+from facecloud.config import Settings
+from facecloud.gallery.lfw import from_vision_features
+from facecloud.gallery.models import FaceRow, GroupRow, MembershipRow, PersonRow, utcnow
+from facecloud.runtime import Runtime
+
+OUT = Path(__file__).resolve().parent / "out"
+FACES_PER_PERSON = 5
+
+
+class RealShape:
+    """Identity centres ~ N(mean, between-identity covariance); photos ~ centre + N(0, within covariance)."""
+
+    def __init__(self, features: Path) -> None:
+        embeddings, labels, _ = from_vision_features(features)
+        centres = np.stack([embeddings[labels == i].mean(0) for i in np.unique(labels)])
+        counts = np.bincount(labels)
+        multi = np.isin(labels, np.flatnonzero(counts > 1))
+        deviations = embeddings[multi] - centres[labels[multi]]
+        self.mean = centres.mean(0)
+        self.between = np.linalg.cholesky(np.cov(centres.T) + 1e-6 * np.eye(128))
+        self.within = np.linalg.cholesky(np.cov(deviations.T) * 1.25 + 1e-6 * np.eye(128))
+
+    def identities(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return self.mean + rng.standard_normal((n, 128)) @ self.between.T
+
+    def photos(self, rng: np.random.Generator, centres: np.ndarray) -> np.ndarray:
+        photos = centres + rng.standard_normal(centres.shape) @ self.within.T
+        return (photos / np.linalg.norm(photos, axis=1, keepdims=True)).astype(np.float32)
+
+
+def fill_database(runtime: Runtime, faces: np.ndarray) -> tuple[int, int]:
+    """One account, one group, len(faces)/5 persons with 5 faces each; returns (account id, group pk)."""
+    account_id = runtime.accounts.find(runtime.accounts.create("bench").secret_id).id
+    now = utcnow()
+    with runtime.db.session() as session:
+        group = GroupRow(account_id=account_id, group_id="bench", name="bench", tag="", ex_descriptions=[],
+                         face_model_version="3.0", created_at=now, updated_at=now)
+        session.add(group)
+        session.flush()
+        group_pk = group.id
+    persons = len(faces) // FACES_PER_PERSON
+    chunk = 20_000
+    for start in range(0, persons, chunk):
+        stop = min(persons, start + chunk)
+        with runtime.db.session() as session:
+            session.execute(insert(PersonRow), [
+                {"id": p + 1, "account_id": account_id, "person_id": f"p{p}", "name": "p", "gender": 0,
+                 "feature": None, "created_at": now} for p in range(start, stop)])
+            session.execute(insert(MembershipRow), [
+                {"group_pk": group_pk, "person_pk": p + 1, "ex_descriptions": [], "created_at": now}
+                for p in range(start, stop)])
+            session.execute(insert(FaceRow), [
+                {"id": f + 1, "face_id": str(f + 1), "person_pk": f // FACES_PER_PERSON + 1,
+                 "embedding": faces[f].tobytes(), "x": 0, "y": 0, "width": 0, "height": 0, "created_at": now}
+                for f in range(start * FACES_PER_PERSON, stop * FACES_PER_PERSON)])
+    return account_id, group_pk
+
+
+def exact_top(faces: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    scores = queries @ faces.T
+    top = np.argpartition(-scores, k, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1)
+    return np.take_along_axis(top, order, 1) + 1  # face pks are row + 1
+
+
+def measure(backend: str, size: int, shape: RealShape, queries_n: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    centres = shape.identities(rng, size // FACES_PER_PERSON)
+    faces = shape.photos(rng, np.repeat(centres, FACES_PER_PERSON, axis=0))
+    queries = shape.photos(rng, centres[rng.choice(len(centres), queries_n, replace=False)])
+    data_dir = Path(tempfile.mkdtemp(prefix="facecloud-bench-"))
+    try:
+        runtime = Runtime(Settings(data_dir=data_dir, vector_backend=backend))
+        started = time.perf_counter()
+        account_id, group_pk = fill_database(runtime, faces)
+        fill_s = time.perf_counter() - started
+        gallery = runtime.gallery
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        gallery.rebuild()
+        rebuild_s = time.perf_counter() - started
+        index = gallery.index
+        latencies, hits1, hits10 = [], 0, 0
+        truth = exact_top(faces, queries, 10)
+        for query, expected in zip(queries, truth, strict=True):
+            t0 = time.perf_counter()
+            found = index.search("face", account_id, [group_pk], query[None], 10)[0][group_pk]
+            latencies.append(time.perf_counter() - t0)
+            got = [h.item_pk for h in found]
+            hits1 += bool(got) and got[0] == expected[0]
+            hits10 += len(set(got) & set(expected.tolist())) / 10
+        result = {
+            "backend": backend, "faces": size, "queries": queries_n,
+            "p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 3),
+            "p95_ms": round(float(np.percentile(latencies, 95)) * 1000, 3),
+            "recall_at_1": round(hits1 / queries_n, 4), "recall_at_10": round(hits10 / queries_n, 4),
+            "rebuild_from_db_s": round(rebuild_s, 1), "db_fill_s": round(fill_s, 1),
+        }
+        if backend == "embedded":
+            result["index_bytes"] = index.memory_bytes()
+            result["index_mb_per_million"] = round(index.memory_bytes() / size * 1e6 / 2**20, 1)
+            result["process_max_rss_mb"] = round(max(rss_before, resource.getrusage(
+                resource.RUSAGE_SELF).ru_maxrss) / 1024, 1)
+        gallery.close()
+        runtime.close()
+        return result
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (latency, recall) = plt.subplots(1, 2, figsize=(10, 4))
+    for backend in sorted({r["backend"] for r in results}):
+        rows = [r for r in results if r["backend"] == backend]
+        sizes = [r["faces"] for r in rows]
+        latency.plot(sizes, [r["p50_ms"] for r in rows], "o-", label=f"{backend} p50")
+        latency.plot(sizes, [r["p95_ms"] for r in rows], "x--", label=f"{backend} p95")
+        recall.plot(sizes, [r["recall_at_1"] for r in rows], "o-", label=f"{backend} recall@1")
+        recall.plot(sizes, [r["recall_at_10"] for r in rows], "x--", label=f"{backend} recall@10")
+    for axis, label in ((latency, "search latency (ms)"), (recall, "recall vs exact")):
+        axis.set_xscale("log")
+        axis.set_xlabel("gallery faces")
+        axis.set_ylabel(label)
+        axis.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--milvus-sizes", default="10000,100000")
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--features", type=Path, default=OUT / "lfw_dev_features.npz")
+    args = parser.parse_args()
+    shape = RealShape(args.features)
+    results = []
+    for backend, sizes in (("embedded", args.sizes), ("milvus", args.milvus_sizes)):
+        for size in [int(s) for s in sizes.split(",") if s]:
+            results.append(measure(backend, size, shape, args.queries))
+    try:
+        plot(results, OUT / "search.png")
+        png = str(OUT / "search.png")
+    except ImportError:
+        png = None  # matplotlib is optional
+    print(json.dumps({"bench": "search", "machine": platform.processor() or platform.machine(),
+                      "results": results, "png": png}))
+
+
+if __name__ == "__main__":
+    main()

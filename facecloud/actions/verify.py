@@ -1,0 +1,43 @@
+"""Verification (人脸验证, service "verify"): VerifyFace (best Score over the person's faces) and VerifyPerson (the
+fused person feature, facecloud.gallery.fusion). Scores on the comparison scale (40/50/60 = FAR 1e-3/1e-4/1e-5);
+IsMatch at Score >= 60."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from facecloud.actions.common import ImageRequest
+from facecloud.actions.gallery_faces import enrolment_face
+from facecloud.gallery.calibration import VERIFY_MATCH_SCORE
+from facecloud.gateway.registry import ActionContext, action
+
+
+class VerifyRequest(ImageRequest):
+    PersonId: str
+    QualityControl: int = Field(0, ge=0, le=4)
+
+
+def _verify(req: VerifyRequest, ctx: ActionContext, fused: bool) -> dict:
+    person = ctx.runtime.gallery.person_vectors(ctx.account_id, req.PersonId)
+    face, _ = enrolment_face(ctx, req.Image, req.Url, req.NeedRotateDetection, req.QualityControl)
+    if fused:
+        cosine = float(person.feature @ face.embedding)
+    else:
+        cosine = float(np.max(person.faces @ face.embedding))
+    score = round(ctx.runtime.vision.score(cosine), 2)
+    return {
+        "Score": score,
+        "IsMatch": bool(score >= VERIFY_MATCH_SCORE),
+        "FaceModelVersion": person.face_model_version,
+    }
+
+
+@action("VerifyFace", VerifyRequest, service="verify")
+def verify_face(req: VerifyRequest, ctx: ActionContext) -> dict:
+    return _verify(req, ctx, fused=False)
+
+
+@action("VerifyPerson", VerifyRequest, service="verify")
+def verify_person(req: VerifyRequest, ctx: ActionContext) -> dict:
+    return _verify(req, ctx, fused=True)

@@ -1,0 +1,168 @@
+"""The Milvus vector index (pymilvus MilvusClient): a Milvus server or cluster by URL, or milvus-lite by a file path.
+
+One collection per kind (faces, persons); a row is one (group, item) entry with primary key "group:item", the
+account as partition key (a cluster spreads accounts over partitions and prunes them at search time) and the group
+as a scalar filtered on. Deletes are by primary key or by group filter, searched with Strong consistency, so they take
+effect at once. The database epoch and the last change-log sequence applied live in a small meta collection: the
+index is shared by every process, and the gallery replays the log into it under the database write lock so that
+replays never interleave."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from facecloud.gallery.index.base import Change, Hit
+
+DIM = 128
+PREFIX = "facecloud_"
+META = PREFIX + "meta"
+INSERT_BATCH = 5_000
+
+
+class MilvusIndex:
+    shared = True
+
+    def __init__(self, uri: str, prefix: str = PREFIX) -> None:
+        from pymilvus import MilvusClient
+
+        self.client = MilvusClient(uri)
+        self.prefix = prefix
+        self.meta = prefix + "meta"
+        self._ensure_meta()
+        self._applied_seq, self._epoch = self._read_meta()
+
+    # ---- collections -------------------------------------------------------------------------------------------
+    def _collection(self, kind: str) -> str:
+        return f"{self.prefix}{kind}"
+
+    def _ensure_meta(self) -> None:
+        from pymilvus import DataType
+
+        if self.client.has_collection(self.meta):
+            return
+        schema = self.client.create_schema(auto_id=False)
+        schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=32)
+        schema.add_field("value", DataType.VARCHAR, max_length=256)
+        schema.add_field("dummy", DataType.FLOAT_VECTOR, dim=2)
+        params = self.client.prepare_index_params()
+        params.add_index("dummy", index_type="FLAT", metric_type="L2")
+        self.client.create_collection(self.meta, schema=schema, index_params=params, consistency_level="Strong")
+
+    def _create(self, kind: str) -> None:
+        from pymilvus import DataType
+
+        schema = self.client.create_schema(auto_id=False)
+        schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=48)
+        schema.add_field("account_id", DataType.INT64, is_partition_key=True)
+        schema.add_field("group_pk", DataType.INT64)
+        schema.add_field("item_pk", DataType.INT64)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+        params = self.client.prepare_index_params()
+        params.add_index("vector", index_type="AUTOINDEX", metric_type="IP")
+        self.client.create_collection(self._collection(kind), schema=schema, index_params=params,
+                                      consistency_level="Strong")
+
+    def _read_meta(self) -> tuple[int, str]:
+        rows = self.client.query(self.meta, filter='key in ["seq", "epoch"]', output_fields=["key", "value"])
+        values = {r["key"]: r["value"] for r in rows}
+        return int(values.get("seq", "0")), values.get("epoch", "")
+
+    def _write_meta(self, **values: str) -> None:
+        self.client.upsert(self.meta, [{"key": k, "value": v, "dummy": [0.0, 0.0]} for k, v in values.items()])
+
+    # ---- state -------------------------------------------------------------------------------------------------
+    @property
+    def applied_seq(self) -> int:
+        return self._applied_seq
+
+    def refresh(self) -> None:
+        """Re-reads the shared watermark (another process may have applied changes)."""
+        self._applied_seq, self._epoch = self._read_meta()
+
+    def is_current(self, epoch: str) -> bool:
+        return self._epoch == epoch and all(self.client.has_collection(self._collection(k)) for k in ("face", "person"))
+
+    def reset(self, epoch: str) -> None:
+        for kind in ("face", "person"):
+            if self.client.has_collection(self._collection(kind)):
+                self.client.drop_collection(self._collection(kind))
+            self._create(kind)
+        self._write_meta(epoch="", seq="0")
+        self._applied_seq, self._epoch = 0, ""
+
+    def finish_rebuild(self, epoch: str, seq: int) -> None:
+        self._write_meta(epoch=epoch, seq=str(seq))
+        self._applied_seq, self._epoch = seq, epoch
+
+    # ---- writes ------------------------------------------------------------------------------------------------
+    def load_entries(self, kind: str, account_id: int, group_pk: int, items: np.ndarray, vectors: np.ndarray) -> None:
+        for start in range(0, len(items), INSERT_BATCH):
+            rows = [_row(account_id, group_pk, int(i), v)
+                    for i, v in zip(items[start:start + INSERT_BATCH], vectors[start:start + INSERT_BATCH],
+                                    strict=True)]
+            self.client.insert(self._collection(kind), rows)
+
+    def apply(self, changes: Sequence[Change], up_to_seq: int) -> None:
+        batch: list[Change] = []
+        for change in changes:
+            if batch and (change.op, change.kind) != (batch[0].op, batch[0].kind):
+                self._apply_batch(batch)
+                batch = []
+            batch.append(change)
+        if batch:
+            self._apply_batch(batch)
+        self._write_meta(seq=str(up_to_seq))
+        self._applied_seq = up_to_seq
+
+    def _apply_batch(self, batch: list[Change]) -> None:
+        first = batch[0]
+        if first.op == "drop_group":
+            for change in batch:
+                for kind in ("face", "person"):
+                    self.client.delete(self._collection(kind), filter=f"group_pk == {change.group_pk}")
+        elif first.op == "put":
+            rows = [_row(c.account_id, c.group_pk, c.item_pk, c.vector) for c in batch if c.vector is not None]
+            if rows:
+                self.client.upsert(self._collection(first.kind), rows)
+        else:
+            self.client.delete(self._collection(first.kind), ids=[f"{c.group_pk}:{c.item_pk}" for c in batch])
+
+    # ---- reads -------------------------------------------------------------------------------------------------
+    def search(self, kind: str, account_id: int, group_pks: Sequence[int], queries: np.ndarray, k: int
+               ) -> list[dict[int, list[Hit]]]:
+        results: list[dict[int, list[Hit]]] = [{} for _ in range(len(queries))]
+        data = [q.astype(np.float32).tolist() for q in queries]
+        for group_pk in group_pks:
+            found = self.client.search(
+                self._collection(kind), data=data, limit=min(k, 16384), output_fields=["item_pk"],
+                filter=f"account_id == {int(account_id)} and group_pk == {int(group_pk)}",
+                search_params={"metric_type": "IP"}, consistency_level="Strong",
+            )
+            for row, hits in enumerate(found):
+                results[row][group_pk] = [Hit(group_pk, int(h["entity"]["item_pk"]), float(h["distance"]))
+                                          for h in hits]
+        return results
+
+    def count(self, kind: str, group_pks: Iterable[int]) -> int:
+        pks = [int(p) for p in group_pks]
+        if not pks:
+            return 0
+        rows = self.client.query(self._collection(kind), filter=f"group_pk in {pks}", output_fields=["count(*)"],
+                                 consistency_level="Strong")
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def memory_bytes(self) -> int:
+        return 0  # held by the Milvus server
+
+    def save(self) -> None:
+        pass  # Milvus persists on its own
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _row(account_id: int, group_pk: int, item_pk: int, vector: np.ndarray) -> dict:
+    return {"pk": f"{group_pk}:{item_pk}", "account_id": int(account_id), "group_pk": int(group_pk),
+            "item_pk": int(item_pk), "vector": np.asarray(vector, dtype=np.float32).tolist()}
