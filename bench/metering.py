@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import threading
@@ -109,6 +110,9 @@ def main() -> None:
     with runtime.db.session() as s:
         in_ledger = s.scalar(select(func.count()).select_from(UsageEntry))
     runtime.close()
+    fsync = _fsync_latencies(data_dir)
+    if args.data_dir is None:
+        shutil.rmtree(data_dir)
     print(
         json.dumps(
             {
@@ -117,7 +121,7 @@ def main() -> None:
                 "data_dir": str(data_dir),
                 "cpus": os.cpu_count(),
                 "load_average_1m": round(os.getloadavg()[0], 2),
-                "disk_fsync": _percentiles(_fsync_latencies(data_dir)),
+                "disk_fsync": _percentiles(fsync),
                 "overhead_lone_caller": _percentiles(serial),
                 "throughput": levels,
                 "best_calls_per_s": max(level["calls_per_s"] for level in levels),

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
@@ -12,6 +18,21 @@ from facecloud.gateway import metrics
 from facecloud.gateway.api import ApiEndpoint, make_replay_guard
 from facecloud.gateway.ratelimit import make_rate_limiter
 from facecloud.runtime import Runtime
+
+log = logging.getLogger("facecloud.settlement")
+SETTLEMENT_EVERY_S = 3600
+
+
+async def _settle_periodically(runtime: Runtime) -> None:
+    """Bills are issued on the 1st: settle_due() is idempotent, so every worker may run it (at start, then hourly)."""
+    while True:
+        try:
+            bills = await run_in_threadpool(runtime.billing.settle_due)
+            if bills:
+                log.info("settled", extra={"bills": len(bills)})
+        except Exception:
+            log.exception("settlement run failed; retrying later")
+        await asyncio.sleep(SETTLEMENT_EVERY_S)
 
 
 def create_app(runtime: Runtime, workers: int = 1) -> Starlette:
@@ -31,6 +52,12 @@ def create_app(runtime: Runtime, workers: int = 1) -> Starlette:
         Route("/metrics", prometheus, methods=["GET"]),
         Mount("/console", app=create_console(runtime)),
     ]
-    app = Starlette(routes=routes)
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        settlement = asyncio.create_task(_settle_periodically(runtime))
+        yield
+        settlement.cancel()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.runtime = runtime
     return app

@@ -424,3 +424,81 @@ def test_database_locked_by_another_process(make_server):
     for answer in answers:
         billed = answer["RequestId"] in ledger
         assert billed == (answer["Error"]["Code"] == "InvalidParameterValue.NoFaceInPhoto"), answer
+
+
+def _gallery_consistent(server: ServerProcess) -> None:
+    """Face rows per group equal the vector index's entries once it caught up with the change log."""
+    from sqlalchemy import text
+
+    runtime = server.runtime()
+    try:
+        gallery = runtime.gallery
+        with runtime.db.session() as s:
+            groups = list(s.execute(text("select id from gallery_groups")).scalars())
+            faces = dict(
+                s.execute(
+                    text(
+                        "select m.group_pk, count(f.id) from gallery_memberships m join gallery_faces f "
+                        "on f.person_pk = m.person_pk group by m.group_pk"
+                    )
+                ).all()
+            )
+        for group in groups:
+            assert faces.get(group, 0) == gallery.index.count("face", [group])
+    finally:
+        runtime.close()
+
+
+def test_sigkill_during_enrolment(make_server):
+    from facecloud.gateway.registry import registry
+    from tests.conftest import need_data
+
+    if "CreatePerson" not in registry():
+        pytest.skip("the gallery actions are not registered in this build")
+    photos = sorted(need_data("lfw-dev", "lfw-deepfunneled").glob("*/*_0001.jpg"))[:12]
+    images = [base64.b64encode(p.read_bytes()).decode() for p in photos]
+    server = make_server().start()
+    creds = server.account("enrol")
+    assert "Error" not in call(server.url, creds, "CreateGroup", {"GroupId": "g", "GroupName": "g"})
+    acknowledged: dict[str, str] = {}
+    stop = threading.Event()
+
+    def enrol(worker: int) -> None:
+        with httpx.Client() as http:
+            for i in range(100):
+                if stop.is_set():
+                    return
+                person = f"w{worker}-{i}"
+                body = json.dumps(
+                    {
+                        "GroupId": "g",
+                        "PersonId": person,
+                        "PersonName": person,
+                        "Image": images[(worker * 7 + i) % len(images)],
+                    }
+                ).encode()
+                try:
+                    from tests.hardening.support import signed_post
+
+                    response = signed_post(server.url, creds, "CreatePerson", body, client=http).json()[
+                        "Response"
+                    ]
+                except (httpx.HTTPError, ValueError):
+                    continue
+                if "Error" not in response:
+                    acknowledged[person] = response["RequestId"]
+
+    threads = [threading.Thread(target=enrol, args=(w,)) for w in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(4)
+    server.kill()
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    server.start()
+    assert acknowledged, "no enrolment completed before the kill"
+    for person in acknowledged:
+        assert "Error" not in call(server.url, creds, "GetPersonBaseInfo", {"PersonId": person}), person
+    assert set(acknowledged.values()) <= _ledger(server)
+    _gallery_consistent(server)

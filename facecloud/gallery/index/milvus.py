@@ -2,7 +2,7 @@
 
 One collection per kind (faces, persons); a row is one (group, item) entry with primary key "group:item", the
 account as partition key (a cluster spreads accounts over partitions and prunes them at search time) and the group
-as a scalar filtered on. Deletes are by primary key or by group filter, searched with Strong consistency, so they take
+as a scalar filtered on. Deletes are by primary key or by group filter, searched with Session consistency, so they take
 effect at once. The database epoch and the last change-log sequence applied live in a small meta collection: the
 index is shared by every process, and the gallery replays the log into it under the database write lock so that
 replays never interleave."""
@@ -19,6 +19,10 @@ DIM = 128
 PREFIX = "facecloud_"
 META = PREFIX + "meta"
 INSERT_BATCH = 5_000
+# Session: a process reads its own writes at once (the gallery writes and searches through one client per process;
+# other processes' writes reach it through the change log, which this process replays itself). Strong would wait for
+# the cluster-wide timestamp on every search.
+CONSISTENCY = "Session"
 
 
 class MilvusIndex:
@@ -48,7 +52,7 @@ class MilvusIndex:
         schema.add_field("dummy", DataType.FLOAT_VECTOR, dim=2)
         params = self.client.prepare_index_params()
         params.add_index("dummy", index_type="FLAT", metric_type="L2")
-        self.client.create_collection(self.meta, schema=schema, index_params=params, consistency_level="Strong")
+        self.client.create_collection(self.meta, schema=schema, index_params=params, consistency_level=CONSISTENCY)
 
     def _create(self, kind: str) -> None:
         from pymilvus import DataType
@@ -62,7 +66,7 @@ class MilvusIndex:
         params = self.client.prepare_index_params()
         params.add_index("vector", index_type="AUTOINDEX", metric_type="IP")
         self.client.create_collection(self._collection(kind), schema=schema, index_params=params,
-                                      consistency_level="Strong")
+                                      consistency_level=CONSISTENCY)
 
     def _read_meta(self) -> tuple[int, str]:
         rows = self.client.query(self.meta, filter='key in ["seq", "epoch"]', output_fields=["key", "value"])
@@ -138,7 +142,7 @@ class MilvusIndex:
             found = self.client.search(
                 self._collection(kind), data=data, limit=min(k, 16384), output_fields=["item_pk"],
                 filter=f"account_id == {int(account_id)} and group_pk == {int(group_pk)}",
-                search_params={"metric_type": "IP"}, consistency_level="Strong",
+                search_params={"metric_type": "IP"}, consistency_level=CONSISTENCY,
             )
             for row, hits in enumerate(found):
                 results[row][group_pk] = [Hit(group_pk, int(h["entity"]["item_pk"]), float(h["distance"]))
@@ -150,7 +154,7 @@ class MilvusIndex:
         if not pks:
             return 0
         rows = self.client.query(self._collection(kind), filter=f"group_pk in {pks}", output_fields=["count(*)"],
-                                 consistency_level="Strong")
+                                 consistency_level=CONSISTENCY)
         return int(rows[0]["count(*)"]) if rows else 0
 
     def memory_bytes(self) -> int:
