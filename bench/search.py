@@ -1,12 +1,19 @@
-"""Search benchmark of the gallery's vector indexes: latency, recall against exact search, memory, rebuild time.
+"""Search benchmark of the gallery's vector indexes: latency, recall against exact search, memory, rebuild
+time.
 
-Usage: .venv/bin/python bench/search.py [--sizes 10000,100000,1000000] [--milvus-sizes 10000,100000] [--queries 300]
+Usage: .venv/bin/python bench/search.py [--sizes 10000,100000,1000000] [--milvus-sizes 10000,100000]
+[--queries 300]
 
-Galleries are synthetic but shaped like real SFace embeddings: identity centres and per-photo deviations are drawn
-from Gaussians whose covariances are fitted on the LFW embeddings (bench/out/lfw_dev_features.npz from the vision
-part's bench/fit_calibration.py), 5 photos per identity; queries are further photos of enrolled identities. Each
-gallery is written to a fresh SQLite database (one group), the index is rebuilt from it through Gallery.rebuild()
-(timed), and searched through the index the service uses (top-10). Recall@k = share of queries whose exact top-k
+Galleries are synthetic but shaped like real SFace embeddings: identity centres and per-photo deviations
+are drawn
+from Gaussians whose covariances are fitted on the LFW embeddings (bench/out/lfw_dev_features.npz from the
+vision
+part's bench/fit_calibration.py), 5 photos per identity; queries are further photos of enrolled identities.
+Each
+gallery is written to a fresh SQLite database (one group), the index is rebuilt from it through
+Gallery.rebuild()
+(timed), and searched through the index the service uses (top-10). Recall@k = share of queries
+whose exact top-k
 (numpy, float32) face ids appear in the index's top-k (recall@1: the same best face). Prints one JSON line and
 saves bench/out/search.png."""
 
@@ -59,8 +66,16 @@ def fill_database(runtime: Runtime, faces: np.ndarray) -> tuple[int, int]:
     account_id = runtime.accounts.find(runtime.accounts.create("bench").secret_id).id
     now = utcnow()
     with runtime.db.session() as session:
-        group = GroupRow(account_id=account_id, group_id="bench", name="bench", tag="", ex_descriptions=[],
-                         face_model_version="3.0", created_at=now, updated_at=now)
+        group = GroupRow(
+            account_id=account_id,
+            group_id="bench",
+            name="bench",
+            tag="",
+            ex_descriptions=[],
+            face_model_version="3.0",
+            created_at=now,
+            updated_at=now,
+        )
         session.add(group)
         session.flush()
         group_pk = group.id
@@ -69,16 +84,45 @@ def fill_database(runtime: Runtime, faces: np.ndarray) -> tuple[int, int]:
     for start in range(0, persons, chunk):
         stop = min(persons, start + chunk)
         with runtime.db.session() as session:
-            session.execute(insert(PersonRow), [
-                {"id": p + 1, "account_id": account_id, "person_id": f"p{p}", "name": "p", "gender": 0,
-                 "feature": None, "created_at": now} for p in range(start, stop)])
-            session.execute(insert(MembershipRow), [
-                {"group_pk": group_pk, "person_pk": p + 1, "ex_descriptions": [], "created_at": now}
-                for p in range(start, stop)])
-            session.execute(insert(FaceRow), [
-                {"id": f + 1, "face_id": str(f + 1), "person_pk": f // FACES_PER_PERSON + 1,
-                 "embedding": faces[f].tobytes(), "x": 0, "y": 0, "width": 0, "height": 0, "created_at": now}
-                for f in range(start * FACES_PER_PERSON, stop * FACES_PER_PERSON)])
+            session.execute(
+                insert(PersonRow),
+                [
+                    {
+                        "id": p + 1,
+                        "account_id": account_id,
+                        "person_id": f"p{p}",
+                        "name": "p",
+                        "gender": 0,
+                        "feature": None,
+                        "created_at": now,
+                    }
+                    for p in range(start, stop)
+                ],
+            )
+            session.execute(
+                insert(MembershipRow),
+                [
+                    {"group_pk": group_pk, "person_pk": p + 1, "ex_descriptions": [], "created_at": now}
+                    for p in range(start, stop)
+                ],
+            )
+            session.execute(
+                insert(FaceRow),
+                [
+                    {
+                        "id": f + 1,
+                        "face_id": str(f + 1),
+                        "person_pk": f // FACES_PER_PERSON + 1,
+                        "embedding": faces[f].tobytes(),
+                        "x": 0,
+                        "y": 0,
+                        "width": 0,
+                        "height": 0,
+                        "created_at": now,
+                    }
+                    for f in range(start * FACES_PER_PERSON, stop * FACES_PER_PERSON)
+                ],
+            )
     return account_id, group_pk
 
 
@@ -116,17 +160,22 @@ def measure(backend: str, size: int, shape: RealShape, queries_n: int, seed: int
             hits1 += bool(got) and got[0] == expected[0]
             hits10 += len(set(got) & set(expected.tolist())) / 10
         result = {
-            "backend": backend, "faces": size, "queries": queries_n,
+            "backend": backend,
+            "faces": size,
+            "queries": queries_n,
             "p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 3),
             "p95_ms": round(float(np.percentile(latencies, 95)) * 1000, 3),
-            "recall_at_1": round(hits1 / queries_n, 4), "recall_at_10": round(hits10 / queries_n, 4),
-            "rebuild_from_db_s": round(rebuild_s, 1), "db_fill_s": round(fill_s, 1),
+            "recall_at_1": round(hits1 / queries_n, 4),
+            "recall_at_10": round(hits10 / queries_n, 4),
+            "rebuild_from_db_s": round(rebuild_s, 1),
+            "db_fill_s": round(fill_s, 1),
         }
         if backend == "embedded":
             result["index_bytes"] = index.memory_bytes()
             result["index_mb_per_million"] = round(index.memory_bytes() / size * 1e6 / 2**20, 1)
-            result["process_max_rss_mb"] = round(max(rss_before, resource.getrusage(
-                resource.RUSAGE_SELF).ru_maxrss) / 1024, 1)
+            result["process_max_rss_mb"] = round(
+                max(rss_before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024, 1
+            )
         gallery.close()
         runtime.close()
         return result
@@ -175,8 +224,16 @@ def main() -> None:
         png = str(OUT / "search.png")
     except ImportError:
         png = None  # matplotlib is optional
-    print(json.dumps({"bench": "search", "machine": platform.processor() or platform.machine(),
-                      "results": results, "png": png}))
+    print(
+        json.dumps(
+            {
+                "bench": "search",
+                "machine": platform.processor() or platform.machine(),
+                "results": results,
+                "png": png,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -50,4 +50,6 @@ class Runtime:
         return Gallery(self.db, self.settings)
 
     def close(self) -> None:
+        if "gallery" in self.__dict__:
+            self.gallery.close()  # saves the embedded vector index next to the database
         self.db.dispose()

@@ -1,4 +1,9 @@
-"""Replay protection: a signature may be used once within the clock window.
+"""Replay protection: a signature serves one request within the clock window.
+
+Every signature is remembered with the action that first used it. TC3 has no nonce, its timestamp has one-second
+resolution, and the SDK does not sign X-TC-Action: so an identical read repeated within a second is legitimate, but
+a signature seen before may never serve a write, a billable call, or another action (a captured read re-sent as
+DeletePerson with the same body).
 
 In-process for a single worker, a table of the database for several workers sharing it, Redis when configured."""
 
@@ -8,7 +13,7 @@ import threading
 import time
 from typing import Protocol
 
-from sqlalchemy import Float, String, delete
+from sqlalchemy import Float, String, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -19,30 +24,32 @@ class SeenSignature(Base):
     __tablename__ = "seen_signatures"
 
     signature: Mapped[str] = mapped_column(String(64), primary_key=True)
+    action: Mapped[str] = mapped_column(String(64), default="")
     expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 class ReplayGuard(Protocol):
-    def first_use(self, signature: str, ttl_s: float) -> bool:
-        """True the first time a signature is seen within ttl_s, False for a replay."""
+    def claim(self, signature: str, action: str, ttl_s: float) -> str | None:
+        """None the first time a signature is seen within ttl_s; else the action that first used it."""
 
 
 class MemoryReplayGuard:
     def __init__(self) -> None:
-        self._seen: dict[str, float] = {}
+        self._seen: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
         self._next_sweep = 0.0
 
-    def first_use(self, signature: str, ttl_s: float) -> bool:
+    def claim(self, signature: str, action: str, ttl_s: float) -> str | None:
         now = time.time()
         with self._lock:
             if now > self._next_sweep:
-                self._seen = {s: t for s, t in self._seen.items() if t > now}
+                self._seen = {s: v for s, v in self._seen.items() if v[0] > now}
                 self._next_sweep = now + 10
-            if self._seen.get(signature, 0) > now:
-                return False
-            self._seen[signature] = now + ttl_s
-            return True
+            seen = self._seen.get(signature)
+            if seen and seen[0] > now:
+                return seen[1]
+            self._seen[signature] = (now + ttl_s, action)
+            return None
 
 
 class SqlReplayGuard:
@@ -50,17 +57,18 @@ class SqlReplayGuard:
         self._db = db
         self._next_sweep = 0.0
 
-    def first_use(self, signature: str, ttl_s: float) -> bool:
+    def claim(self, signature: str, action: str, ttl_s: float) -> str | None:
         now = time.time()
         try:
             with self._db.session() as s:
                 if now > self._next_sweep:
                     s.execute(delete(SeenSignature).where(SeenSignature.expires_at < now))
                     self._next_sweep = now + 30
-                s.add(SeenSignature(signature=signature, expires_at=now + ttl_s))
+                s.add(SeenSignature(signature=signature, action=action, expires_at=now + ttl_s))
         except IntegrityError:
-            return False
-        return True
+            with self._db.session() as s:
+                return s.scalar(select(SeenSignature.action).where(SeenSignature.signature == signature)) or "?"
+        return None
 
 
 class RedisReplayGuard:
@@ -69,5 +77,9 @@ class RedisReplayGuard:
 
         self._redis = redis.Redis.from_url(url)
 
-    def first_use(self, signature: str, ttl_s: float) -> bool:
-        return bool(self._redis.set(f"facecloud:sig:{signature}", 1, nx=True, ex=max(1, int(ttl_s))))
+    def claim(self, signature: str, action: str, ttl_s: float) -> str | None:
+        key = f"facecloud:sig:{signature}"
+        if self._redis.set(key, action, nx=True, ex=max(1, int(ttl_s))):
+            return None
+        previous = self._redis.get(key)
+        return previous.decode() if previous else "?"

@@ -1,4 +1,5 @@
-"""What the enrolment and search actions share: a face of an image as the gallery wants it, and Tencent's FaceRect."""
+"""What the enrolment and search actions share: a face of an image as the gallery wants it, and Tencent's
+FaceRect."""
 
 from __future__ import annotations
 

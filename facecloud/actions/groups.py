@@ -1,4 +1,5 @@
-"""Group management (个体信息管理, free): CreateGroup, DeleteGroup, ModifyGroup, GetGroupList, GetGroupInfo."""
+"""Group management (个体信息管理, free): CreateGroup, DeleteGroup, ModifyGroup, GetGroupList,
+GetGroupInfo."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Person management (个体信息管理): CreatePerson (billed, service person_mgmt) and the free person actions."""
+"""Person management (个体信息管理): CreatePerson (billed, service person_mgmt) and the free person
+actions."""
 
 from __future__ import annotations
 
@@ -76,7 +77,8 @@ def _descriptions(infos: list[PersonExDescriptionInfo]) -> list[tuple[int, str]]
 
 
 def _similar_person(ctx: ActionContext, group_id: str, embedding, level: int) -> str:  # type: ignore[no-untyped-def]
-    """UniquePersonControl: the PersonId of a person of the group this face matches at the level's FAR, or ""."""
+    """UniquePersonControl: the PersonId of a person of the group this face matches at the level's FAR, or
+    ""."""
     gallery = ctx.runtime.gallery
     try:
         outcome = gallery.search(ctx.account_id, [group_id], "face", embedding[None], 1, by_group=False)

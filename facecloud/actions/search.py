@@ -1,8 +1,10 @@
 """Search (人脸检索, service "search"; "multi_search" when MaxFaceNum > 1): SearchFaces, SearchPersons,
 SearchFacesReturnsByGroup, SearchPersonsReturnsByGroup.
 
-Faces of the query image: the MaxFaceNum largest of at least MinFaceSize px. Candidates are persons, best first, one
-per person (SearchFaces: its best-matching face; SearchPersons: the fused person feature, facecloud.gallery.fusion).
+Faces of the query image: the MaxFaceNum largest of at least MinFaceSize px. Candidates are persons, best
+first, one
+per person (SearchFaces: its best-matching face; SearchPersons: the fused person feature,
+facecloud.gallery.fusion).
 Scores: Tencent's gallery scale (facecloud.gallery.calibration: 70/80/90 at 10k faces = FAR 1%/0.1%/0.01%).
 FaceMatchThreshold: SearchFaces keeps Scores strictly above it; the other three keep Scores >= it."""
 
@@ -62,7 +64,8 @@ def _validate(req: SearchRequest, max_groups: int, max_persons: int, persons: in
 
 
 def _query_faces(ctx: ActionContext, req: SearchRequest) -> list[tuple[dict, np.ndarray | None]]:
-    """(FaceRect, embedding or None when the face fails QualityControl) for each face searched, largest first."""
+    """(FaceRect, embedding or None when the face fails QualityControl) for each face searched, largest
+    first."""
     require_image(req.Image, req.Url)
     vision = ctx.runtime.vision
     img = load_image(ctx, req.Image, req.Url, req.NeedRotateDetection)

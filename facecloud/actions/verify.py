@@ -1,5 +1,7 @@
-"""Verification (人脸验证, service "verify"): VerifyFace (best Score over the person's faces) and VerifyPerson (the
-fused person feature, facecloud.gallery.fusion). Scores on the comparison scale (40/50/60 = FAR 1e-3/1e-4/1e-5);
+"""Verification (人脸验证, service "verify"): VerifyFace (best Score over the person's faces) and VerifyPerson
+(the
+fused person feature, facecloud.gallery.fusion). Scores on the comparison scale (40/50/60 = FAR
+1e-3/1e-4/1e-5);
 IsMatch at Score >= 60."""
 
 from __future__ import annotations
@@ -21,10 +23,8 @@ class VerifyRequest(ImageRequest):
 def _verify(req: VerifyRequest, ctx: ActionContext, fused: bool) -> dict:
     person = ctx.runtime.gallery.person_vectors(ctx.account_id, req.PersonId)
     face, _ = enrolment_face(ctx, req.Image, req.Url, req.NeedRotateDetection, req.QualityControl)
-    if fused:
-        cosine = float(person.feature @ face.embedding)
-    else:
-        cosine = float(np.max(person.faces @ face.embedding))
+    vectors = person.feature[None] if fused else person.faces
+    cosine = float(np.max(vectors @ face.embedding))
     score = round(ctx.runtime.vision.score(cosine), 2)
     return {
         "Score": score,

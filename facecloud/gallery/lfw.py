@@ -1,5 +1,7 @@
-"""LFW embeddings for calibration and identification evaluation: every image of lfw-dev embedded once (largest face),
-through the service's own vision pipeline, and cached as .npz so that fitting and evaluating are repeatable."""
+"""LFW embeddings for calibration and identification evaluation: every image of lfw-dev embedded once
+(largest face),
+through the service's own vision pipeline, and cached as .npz so that fitting and evaluating are
+repeatable."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ def lfw_images(lfw_dir: Path) -> list[tuple[str, Path]]:
 
 
 def pipeline_embedder(pipeline) -> Embedder:  # type: ignore[no-untyped-def]
-    """Embeds the largest face of an image file with facecloud's vision pipeline (None when no face is found)."""
+    """Embeds the largest face of an image file with facecloud's vision pipeline (None when no face is
+    found)."""
 
     def embed(path: Path) -> np.ndarray | None:
         image = pipeline.decode(
@@ -36,7 +39,8 @@ def pipeline_embedder(pipeline) -> Embedder:  # type: ignore[no-untyped-def]
 def load_lfw_embeddings(
     lfw_dir: Path, embedder: Embedder, cache: Path | None = None
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(embeddings [n,128] float32, identity index per row [n], image names). Images with no face are left out."""
+    """(embeddings [n,128] float32, identity index per row [n], image names). Images with no face are left
+    out."""
     if cache is not None and cache.exists():
         data = np.load(cache, allow_pickle=False)
         return data["embeddings"], data["labels"], list(data["names"])
@@ -68,4 +72,8 @@ def from_vision_features(features: Path) -> tuple[np.ndarray, np.ndarray, list[s
     labels = np.array([identities.setdefault(Path(f).parent.name, len(identities)) for f in files], np.int32)
     embeddings = fused / np.maximum(np.linalg.norm(fused, axis=1, keepdims=True), 1e-12)
     names = [f"{Path(f).parent.name}/{Path(f).name}" for f in files]
-    return embeddings[found].astype(np.float32), labels[found], [n for n, ok in zip(names, found, strict=True) if ok]
+    return (
+        embeddings[found].astype(np.float32),
+        labels[found],
+        [n for n, ok in zip(names, found, strict=True) if ok],
+    )

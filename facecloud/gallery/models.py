@@ -1,7 +1,9 @@
-"""Tables of the gallery: groups, persons (in many groups, with per-group descriptions), faces with their embeddings,
+"""Tables of the gallery: groups, persons (in many groups, with per-group descriptions), faces with their
+embeddings,
 and the change log the vector indexes follow.
 
-Primary keys never come back after a delete (AUTOINCREMENT on SQLite), so an index key always names one row."""
+Primary keys never come back after a delete (AUTOINCREMENT on SQLite), so an index key always names one
+row."""
 
 from __future__ import annotations
 
@@ -88,7 +90,8 @@ class FaceRow(Base):
 class ChangeRow(Base):
     """What changed in the indexed content, in commit order: the indexes replay it to catch up.
 
-    op: put_face / del_face (item = face pk), put_person / del_person (item = person pk), drop_group (item 0)."""
+    op: put_face / del_face (item = face pk), put_person / del_person (item = person pk), drop_group (item
+    0)."""
 
     __tablename__ = "gallery_changes"
     __table_args__ = ({"sqlite_autoincrement": True},)
@@ -101,7 +104,8 @@ class ChangeRow(Base):
 
 
 class StateRow(Base):
-    """Key/value facts about the gallery as a whole (its epoch: a new database means every saved index is stale)."""
+    """Key/value facts about the gallery as a whole (its epoch: a new database means every saved index is
+    stale)."""
 
     __tablename__ = "gallery_state"
 

@@ -1,9 +1,13 @@
 """The gallery domain: groups, persons (many groups each, per-group descriptions), faces and their embeddings.
 
-Every change is one database transaction that also appends to the change log (gallery_changes); the vector index is
-derived from the database and catches up from that log after each commit and before each search, so a crash at any
-point leaves rows and vectors consistent (a vector only exists for a committed row, and a committed row is indexed
-on the next sync, in this or any other process). Writes take one row lock first (gallery_state 'write_lock'), which
+Every change is one database transaction that also appends to the change log (gallery_changes); the vector
+index is
+derived from the database and catches up from that log after each commit and before each search, so a crash
+at any
+point leaves rows and vectors consistent (a vector only exists for a committed row, and a committed row is
+indexed
+on the next sync, in this or any other process). Writes take one row lock first (gallery_state
+'write_lock'), which
 makes change-log order the commit order on PostgreSQL and starts SQLite write transactions immediately."""
 
 from __future__ import annotations
@@ -103,7 +107,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class SearchOutcome:
-    """Per query: by group id, candidates best first (one per person). `total` = entries in the groups searched."""
+    """Per query: by group id, candidates best first (one per person). `total` = entries in the groups
+    searched."""
 
     per_query: list[dict[str, list[Candidate]]]
     total: int
@@ -125,6 +130,7 @@ class Gallery:
         self.index = index if index is not None else _index_from_settings(settings)
         self._sync_lock = threading.Lock()
         self._ready = False
+        self._closed = False
         self.epoch = self._ensure_state()
         self.sync()  # load, catch up or rebuild the index before the first request
 
@@ -149,7 +155,8 @@ class Gallery:
     def sync(self) -> None:
         """Brings the index up to the database: rebuild when it belongs to another epoch, else replay the log.
 
-        A shared index (Milvus: one for all processes) is replayed under the database write lock, so two processes
+        A shared index (Milvus: one for all processes) is replayed under the database write lock, so two
+        processes
         never interleave their replays (a put landing after a later delete)."""
         with self._sync_lock:
             if not self._ready:
@@ -254,7 +261,10 @@ class Gallery:
         return len(rows)
 
     def close(self) -> None:
-        self.index.close()
+        """Saves (embedded) or releases (Milvus) the index; safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self.index.close()
 
     # ================================================================== lookups
     def _group(self, session: Session, account_id: int, group_id: str) -> GroupRow:
@@ -461,7 +471,8 @@ class Gallery:
         descriptions: list[tuple[int, str]],
         face: FaceInput,
     ) -> tuple[str, str]:
-        """Creates the person in the group with its first face, in one transaction. Returns (person_id, face_id)."""
+        """Creates the person in the group with its first face, in one transaction. Returns (person_id,
+        face_id)."""
         check.person_id(person_id), check.person_name(name), check.gender(gender)
         with self.db.session() as session:
             self._lock_writes(session)

@@ -29,8 +29,7 @@ LANGUAGES = frozenset({"zh-CN", "en-US"})
 
 
 def is_read_only(action_name: str) -> bool:
-    """Tencent names its pure reads Get*. A replayed read changes and bills nothing, and TC3 has no nonce, so two
-    identical reads within one second are legitimate; a replayed write or billable call is refused."""
+    """Tencent names its pure reads Get*: repeating one identical read within a second is legitimate (see replay.py)."""
     return action_name.startswith("Get")
 
 
@@ -94,10 +93,10 @@ class ApiEndpoint:
         action = self.actions.get(action_name)
         if action is None:
             raise ApiError("InvalidAction", f"The action `{action_name}` does not exist.", f"接口 `{action_name}` 不存在。")
-        if not is_read_only(action_name):
-            await run_in_threadpool(
-                auth.refuse_replay, self.replay_guard, action_name, signature, settings.signature_window_s
-            )
+        await run_in_threadpool(
+            auth.refuse_replay, self.replay_guard, action_name, signature, settings.signature_window_s,
+            is_read_only(action_name),
+        )
         group = action.limit_group
         await run_in_threadpool(ratelimit.check, self.rate_limiter, settings, key.account.id, group)
         raw = params.parse_flat_query(query) if request.method == "GET" else params.parse_json_body(body)

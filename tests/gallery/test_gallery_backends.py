@@ -1,9 +1,11 @@
 """The gallery domain on every storage x index combination: {SQLite, PostgreSQL} x {embedded, milvus-lite}.
 
-Vectors here are random unit vectors (the domain never sees images); the SDK suite covers the actions on real faces."""
+Vectors here are random unit vectors (the domain never sees images); the SDK suite covers the actions on
+real faces."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -45,12 +47,14 @@ def postgres_database(postgres_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=[
-    pytest.param(("sqlite", "embedded"), id="sqlite-embedded"),
-    pytest.param(("sqlite", "milvus"), id="sqlite-milvus"),
-    pytest.param(("postgres", "embedded"), id="postgres-embedded", marks=pytest.mark.postgres),
-    pytest.param(("postgres", "milvus"), id="postgres-milvus", marks=pytest.mark.postgres),
-])
+@pytest.fixture(
+    params=[
+        pytest.param(("sqlite", "embedded"), id="sqlite-embedded"),
+        pytest.param(("sqlite", "milvus"), id="sqlite-milvus"),
+        pytest.param(("postgres", "embedded"), id="postgres-embedded", marks=pytest.mark.postgres),
+        pytest.param(("postgres", "milvus"), id="postgres-milvus", marks=pytest.mark.postgres),
+    ]
+)
 def runtime(request, tmp_path: Path) -> Iterator[Runtime]:  # type: ignore[no-untyped-def]
     storage, backend = request.param
     overrides: dict[str, object] = {"vector_backend": backend}
@@ -69,8 +73,12 @@ def _empty_gallery_tables(url: str) -> None:
     with engine.begin() as conn:
         exists = conn.scalar(text("SELECT to_regclass('gallery_changes')"))
         if exists:
-            conn.execute(text("TRUNCATE gallery_changes, gallery_faces, gallery_memberships, gallery_persons, "
-                              "gallery_groups, gallery_state"))
+            conn.execute(
+                text(
+                    "TRUNCATE gallery_changes, gallery_faces, gallery_memberships, gallery_persons, "
+                    "gallery_groups, gallery_state"
+                )
+            )
     engine.dispose()
 
 
@@ -106,7 +114,9 @@ def test_core_operations_on_every_backend(runtime: Runtime) -> None:
     after = gallery.search(a, ["g1", "g2"], "face", vectors[7], 1, by_group=False).per_query[0][""][0]
     assert round(after.similarity, 4) < 1.0
     gallery.delete_person(a, "p3")
-    assert all(c.person_id != "p3" for c in gallery.search(a, ["g1"], "face", vectors[3], 5, False).per_query[0][""])
+    assert all(
+        c.person_id != "p3" for c in gallery.search(a, ["g1"], "face", vectors[3], 5, False).per_query[0][""]
+    )
     gallery.delete_group(a, "g1")
     assert gallery.get_person(a, "p1").person_id == "p1"  # still in g2
     with pytest.raises(ApiError) as error:
@@ -167,8 +177,13 @@ for n in range(100000):
 
 
 def test_sigkill_during_enrolment_leaves_a_consistent_gallery(tmp_path: Path) -> None:
-    process = subprocess.Popen([sys.executable, "-c", ENROL_FOREVER, str(tmp_path)], cwd=REPO,
-                               stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    process = subprocess.Popen(
+        [sys.executable, "-c", ENROL_FOREVER, str(tmp_path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     deadline = time.time() + 60
     assert process.stdout is not None
     for line in process.stdout:
@@ -181,12 +196,21 @@ def test_sigkill_during_enrolment_leaves_a_consistent_gallery(tmp_path: Path) ->
     gallery = runtime.gallery  # restart: loads/catches up or rebuilds
     with runtime.db.session() as session:
         persons = session.scalar(select(func.count()).select_from(PersonRow))
-        faceless = session.scalar(select(func.count()).select_from(PersonRow).where(
-            ~select(FaceRow.id).where(FaceRow.person_pk == PersonRow.id).exists()))
-        groupless = session.scalar(select(func.count()).select_from(PersonRow).where(
-            ~select(MembershipRow.group_pk).where(MembershipRow.person_pk == PersonRow.id).exists()))
-        entries = session.scalar(select(func.count()).select_from(FaceRow).join(
-            MembershipRow, MembershipRow.person_pk == FaceRow.person_pk))
+        faceless = session.scalar(
+            select(func.count())
+            .select_from(PersonRow)
+            .where(~select(FaceRow.id).where(FaceRow.person_pk == PersonRow.id).exists())
+        )
+        groupless = session.scalar(
+            select(func.count())
+            .select_from(PersonRow)
+            .where(~select(MembershipRow.group_pk).where(MembershipRow.person_pk == PersonRow.id).exists())
+        )
+        entries = session.scalar(
+            select(func.count())
+            .select_from(FaceRow)
+            .join(MembershipRow, MembershipRow.person_pk == FaceRow.person_pk)
+        )
         face_rows = session.execute(select(FaceRow.id, FaceRow.embedding)).all()
     assert persons > 10 and faceless == 0 and groupless == 0
     assert gallery.index.count("face", [1, 2]) == entries  # no orphan vector, no row without its vector
@@ -196,3 +220,38 @@ def test_sigkill_during_enrolment_leaves_a_consistent_gallery(tmp_path: Path) ->
         assert hit.item_pk == face_pk
     gallery.close()
     runtime.close()
+
+
+@pytest.mark.postgres
+def test_sdk_enrol_search_delete_on_postgres_and_milvus(postgres_database: str, tmp_path: Path) -> None:
+    """The core SDK path on the scale configuration (PostgreSQL rows, Milvus vectors)."""
+    from tests.conftest import _serve
+    from tests.gallery.test_gallery_actions import call, error_of, photo
+
+    _empty_gallery_tables(postgres_database)
+    runtime = Runtime(settings_in(tmp_path, database_url=postgres_database, vector_backend="milvus"))
+    serving = _serve(runtime)
+    server = next(serving)
+    try:
+        client = server.client(server.new_account())
+        call(client, "CreateGroup", {"GroupId": "g", "GroupName": "G"})
+        for person in ("Colin_Powell", "Tony_Blair"):
+            call(
+                client,
+                "CreatePerson",
+                {"GroupId": "g", "PersonId": person, "PersonName": person, "Image": photo(person, 1)},
+            )
+        call(client, "CreateFace", {"PersonId": "Tony_Blair", "Images": [photo("Tony_Blair", 2)]})
+        found = call(client, "SearchPersons", {"GroupIds": ["g"], "Image": photo("Tony_Blair", 3)})
+        assert found["Results"][0]["Candidates"][0]["PersonId"] == "Tony_Blair" and found["PersonNum"] == 2
+        call(client, "DeletePerson", {"PersonId": "Tony_Blair"})
+        after = call(client, "SearchFaces", {"GroupIds": ["g"], "Image": photo("Tony_Blair", 4)})
+        assert [c["PersonId"] for c in after["Results"][0]["Candidates"]] == ["Colin_Powell"]
+        assert (
+            error_of(client, "VerifyFace", {"PersonId": "Tony_Blair", "Image": photo("Tony_Blair", 4)})
+            == "InvalidParameterValue.PersonIdNotExist"
+        )
+    finally:
+        runtime.gallery.close()
+        with contextlib.suppress(StopIteration):
+            next(serving)

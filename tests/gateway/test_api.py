@@ -31,6 +31,7 @@ def echo(req: EchoRequest, ctx: ActionContext) -> dict:
 # A free action that exists only in this test module, so the gateway is tested apart from the domain parts.
 if "GatewayTestEcho" not in registry():
     action("GatewayTestEcho", EchoRequest)(echo)
+    action("GetGatewayTestEcho", EchoRequest)(echo)
 
 
 def _code(call) -> str:  # type: ignore[no-untyped-def]
@@ -130,6 +131,16 @@ def test_replayed_request_is_refused(server, account):
     assert "Error" not in first.json()["Response"]
     again = _signed_post(server, account, "GatewayTestEcho", body, timestamp)
     assert again.json()["Response"]["Error"]["Code"] == "AuthFailure.SignatureFailure"
+
+
+def test_identical_reads_pass_but_a_captured_read_cannot_serve_another_action(server, account):
+    body = json.dumps({"Name": "q"}).encode()
+    timestamp = int(time.time())
+    for _ in range(2):
+        assert "Error" not in _signed_post(server, account, "GetGatewayTestEcho", body, timestamp).json()["Response"]
+    # X-TC-Action is not signed: the same signature re-sent under another action is a replay.
+    replayed = _signed_post(server, account, "GetGatewayTestEcho", body, timestamp, **{"X-TC-Action": "GatewayTestEcho"})
+    assert replayed.json()["Response"]["Error"]["Code"] == "AuthFailure.SignatureFailure"
 
 
 def test_malformed_json_and_non_object(server, account):

@@ -1,8 +1,11 @@
 """The vector index interface.
 
-Entries are keyed by (kind, group, item): kind "face" (item = face pk) or "person" (item = person pk, the fused
-person feature). A face of a person in several groups is one entry per group, so a search is a search of the groups
-named, each on its own (no filter that could starve an approximate search), and a group is dropped in one step.
+Entries are keyed by (kind, group, item): kind "face" (item = face pk) or "person" (item = person pk, the
+fused
+person feature). A face of a person in several groups is one entry per group, so a search is a search of
+the groups
+named, each on its own (no filter that could starve an approximate search), and a group is dropped in one
+step.
 The database is the source of truth: an index follows the change log (`Change`) and can always be rebuilt."""
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ class Hit:
 
 @dataclass(frozen=True)
 class Change:
-    """One step of the change log, with the vector already resolved for puts (None: the row is gone, skip it)."""
+    """One step of the change log, with the vector already resolved for puts (None: the row is gone, skip
+    it)."""
 
     seq: int
     account_id: int
@@ -37,7 +41,8 @@ class Change:
 
 
 class VectorIndex(Protocol):
-    """What the gallery needs from an index. `search` answers for each query the k most similar entries of each
+    """What the gallery needs from an index. `search` answers for each query the k most similar entries of
+    each
     group (cosine), best first; group order is preserved."""
 
     @property

@@ -1,16 +1,23 @@
 """The embedded vector index: in-process FAISS, one index per (kind, group).
 
-Small groups are searched exactly (IndexFlatIP). A group that grows past `ann_threshold` entries becomes an IVF index
-with fp16 vectors (IndexIVFScalarQuantizer QT_fp16): 256 bytes per vector, k-means on a sample (seconds at 1M), and a
-probe count chosen for recall@1 >= 0.99 against exact search (bench/search.py measures it). It is retrained when it has
+Small groups are searched exactly (IndexFlatIP). A group that grows past `ann_threshold` entries becomes an
+IVF index
+with fp16 vectors (IndexIVFScalarQuantizer QT_fp16): 256 bytes per vector, k-means on a sample (seconds at
+1M), and a
+probe count chosen for recall@1 >= 0.99 against exact search (bench/search.py measures it). It is retrained
+when it has
 grown 4x since its last training, so the lists stay balanced.
 
-Per-group indexes make group filtering exact and cheap (no post-filter starving an approximate search) and make
+Per-group indexes make group filtering exact and cheap (no post-filter starving an approximate search) and
+make
 deleting a group O(1); the price is one copy of a face per group its person belongs to (documented in
-docs/scaling.md). Account isolation follows: a group belongs to one account and searches name groups by their keys.
+docs/scaling.md). Account isolation follows: a group belongs to one account and searches name groups by
+their keys.
 
-The index is saved next to the database (a directory of FAISS files and a manifest holding the database epoch and the
-last change-log sequence number it reflects); on start it is loaded and caught up from the change log, or rebuilt from
+The index is saved next to the database (a directory of FAISS files and a manifest holding the database
+epoch and the
+last change-log sequence number it reflects); on start it is loaded and caught up from the change log, or
+rebuilt from
 the database when missing, unreadable or of another epoch."""
 
 from __future__ import annotations
@@ -38,11 +45,13 @@ def _nlist_for(n: int) -> int:
 
 
 def _nprobe_for(nlist: int) -> int:
-    # Measured on LFW-shaped vectors (bench/search.py): nlist/6 probes keep recall@1 >= 0.99 against exact search.
-    return min(nlist, max(48, nlist // 6))
+    # Measured on LFW-shaped vectors (bench/search.py): nlist/6 probes keep recall@1 >= 0.99 against exact
+    # search.
+    return min(nlist, max(64, nlist // 6))
 
 
-# One query is answered on the calling thread: OpenMP teams per query only add spin-waiting under a threaded server
+# One query is answered on the calling thread: OpenMP teams per query only add spin-waiting under a
+# threaded server
 # (measured 20 ms instead of 0.5 ms on a busy 2-core host); training uses every core for its duration.
 faiss.omp_set_num_threads(1)
 
@@ -151,7 +160,8 @@ class EmbeddedIndex:
         self._applied_seq = 0
         self._loaded = self._load()
 
-    # ---- state -------------------------------------------------------------------------------------------------
+    # ---- state
+    # -------------------------------------------------------------------------------------------------
     @property
     def applied_seq(self) -> int:
         return self._applied_seq
@@ -172,7 +182,8 @@ class EmbeddedIndex:
             self._applied_seq = seq
             self._loaded = True
 
-    # ---- writes ------------------------------------------------------------------------------------------------
+    # ---- writes
+    # ------------------------------------------------------------------------------------------------
     def _group(self, kind: str, account_id: int, group_pk: int) -> GroupIndex:
         with self._lock:
             group = self._groups.get((kind, group_pk))
@@ -219,7 +230,8 @@ class EmbeddedIndex:
         if group is not None:
             group.remove(np.array([c.item_pk for c in batch], np.int64))
 
-    # ---- reads -------------------------------------------------------------------------------------------------
+    # ---- reads
+    # -------------------------------------------------------------------------------------------------
     def search(
         self, kind: str, account_id: int, group_pks: Sequence[int], queries: np.ndarray, k: int
     ) -> list[dict[int, list[Hit]]]:
@@ -245,7 +257,8 @@ class EmbeddedIndex:
     def memory_bytes(self) -> int:
         return sum(g.memory_bytes() for g in list(self._groups.values()))
 
-    # ---- persistence -------------------------------------------------------------------------------------------
+    # ---- persistence
+    # -------------------------------------------------------------------------------------------
     def save(self) -> None:
         """Writes a consistent snapshot (under the lock) to a fresh folder, then swaps it in."""
         with self._lock:

@@ -1,10 +1,15 @@
-"""The Milvus vector index (pymilvus MilvusClient): a Milvus server or cluster by URL, or milvus-lite by a file path.
+"""The Milvus vector index (pymilvus MilvusClient): a Milvus server or cluster by URL, or milvus-lite by a
+file path.
 
 One collection per kind (faces, persons); a row is one (group, item) entry with primary key "group:item", the
-account as partition key (a cluster spreads accounts over partitions and prunes them at search time) and the group
-as a scalar filtered on. Deletes are by primary key or by group filter, searched with Session consistency, so they take
-effect at once. The database epoch and the last change-log sequence applied live in a small meta collection: the
-index is shared by every process, and the gallery replays the log into it under the database write lock so that
+account as partition key (a cluster spreads accounts over partitions and prunes them at search time) and
+the group
+as a scalar filtered on. Deletes are by primary key or by group filter, searched with Session consistency,
+so they take
+effect at once. The database epoch and the last change-log sequence applied live in a small meta
+collection: the
+index is shared by every process, and the gallery replays the log into it under the database write lock so
+that
 replays never interleave."""
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ DIM = 128
 PREFIX = "facecloud_"
 META = PREFIX + "meta"
 INSERT_BATCH = 5_000
-# Session: a process reads its own writes at once (the gallery writes and searches through one client per process;
-# other processes' writes reach it through the change log, which this process replays itself). Strong would wait for
+# Session: a process reads its own writes at once (the gallery writes and searches through one client per
+# process;
+# other processes' writes reach it through the change log, which this process replays itself). Strong would
+# wait for
 # the cluster-wide timestamp on every search.
 CONSISTENCY = "Session"
 
@@ -37,7 +44,8 @@ class MilvusIndex:
         self._ensure_meta()
         self._applied_seq, self._epoch = self._read_meta()
 
-    # ---- collections -------------------------------------------------------------------------------------------
+    # ---- collections
+    # -------------------------------------------------------------------------------------------
     def _collection(self, kind: str) -> str:
         return f"{self.prefix}{kind}"
 
@@ -52,7 +60,9 @@ class MilvusIndex:
         schema.add_field("dummy", DataType.FLOAT_VECTOR, dim=2)
         params = self.client.prepare_index_params()
         params.add_index("dummy", index_type="FLAT", metric_type="L2")
-        self.client.create_collection(self.meta, schema=schema, index_params=params, consistency_level=CONSISTENCY)
+        self.client.create_collection(
+            self.meta, schema=schema, index_params=params, consistency_level=CONSISTENCY
+        )
 
     def _create(self, kind: str) -> None:
         from pymilvus import DataType
@@ -65,8 +75,9 @@ class MilvusIndex:
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
         params = self.client.prepare_index_params()
         params.add_index("vector", index_type="AUTOINDEX", metric_type="IP")
-        self.client.create_collection(self._collection(kind), schema=schema, index_params=params,
-                                      consistency_level=CONSISTENCY)
+        self.client.create_collection(
+            self._collection(kind), schema=schema, index_params=params, consistency_level=CONSISTENCY
+        )
 
     def _read_meta(self) -> tuple[int, str]:
         rows = self.client.query(self.meta, filter='key in ["seq", "epoch"]', output_fields=["key", "value"])
@@ -74,9 +85,12 @@ class MilvusIndex:
         return int(values.get("seq", "0")), values.get("epoch", "")
 
     def _write_meta(self, **values: str) -> None:
-        self.client.upsert(self.meta, [{"key": k, "value": v, "dummy": [0.0, 0.0]} for k, v in values.items()])
+        self.client.upsert(
+            self.meta, [{"key": k, "value": v, "dummy": [0.0, 0.0]} for k, v in values.items()]
+        )
 
-    # ---- state -------------------------------------------------------------------------------------------------
+    # ---- state
+    # -------------------------------------------------------------------------------------------------
     @property
     def applied_seq(self) -> int:
         return self._applied_seq
@@ -86,7 +100,9 @@ class MilvusIndex:
         self._applied_seq, self._epoch = self._read_meta()
 
     def is_current(self, epoch: str) -> bool:
-        return self._epoch == epoch and all(self.client.has_collection(self._collection(k)) for k in ("face", "person"))
+        return self._epoch == epoch and all(
+            self.client.has_collection(self._collection(k)) for k in ("face", "person")
+        )
 
     def reset(self, epoch: str) -> None:
         for kind in ("face", "person"):
@@ -97,15 +113,25 @@ class MilvusIndex:
         self._applied_seq, self._epoch = 0, ""
 
     def finish_rebuild(self, epoch: str, seq: int) -> None:
+        for kind in ("face", "person"):
+            self.client.flush(
+                self._collection(kind)
+            )  # sealed, indexed segments (growing ones are brute-forced)
         self._write_meta(epoch=epoch, seq=str(seq))
         self._applied_seq, self._epoch = seq, epoch
 
-    # ---- writes ------------------------------------------------------------------------------------------------
-    def load_entries(self, kind: str, account_id: int, group_pk: int, items: np.ndarray, vectors: np.ndarray) -> None:
+    # ---- writes
+    # ------------------------------------------------------------------------------------------------
+    def load_entries(
+        self, kind: str, account_id: int, group_pk: int, items: np.ndarray, vectors: np.ndarray
+    ) -> None:
         for start in range(0, len(items), INSERT_BATCH):
-            rows = [_row(account_id, group_pk, int(i), v)
-                    for i, v in zip(items[start:start + INSERT_BATCH], vectors[start:start + INSERT_BATCH],
-                                    strict=True)]
+            rows = [
+                _row(account_id, group_pk, int(i), v)
+                for i, v in zip(
+                    items[start : start + INSERT_BATCH], vectors[start : start + INSERT_BATCH], strict=True
+                )
+            ]
             self.client.insert(self._collection(kind), rows)
 
     def apply(self, changes: Sequence[Change], up_to_seq: int) -> None:
@@ -127,34 +153,47 @@ class MilvusIndex:
                 for kind in ("face", "person"):
                     self.client.delete(self._collection(kind), filter=f"group_pk == {change.group_pk}")
         elif first.op == "put":
-            rows = [_row(c.account_id, c.group_pk, c.item_pk, c.vector) for c in batch if c.vector is not None]
+            rows = [
+                _row(c.account_id, c.group_pk, c.item_pk, c.vector) for c in batch if c.vector is not None
+            ]
             if rows:
                 self.client.upsert(self._collection(first.kind), rows)
         else:
             self.client.delete(self._collection(first.kind), ids=[f"{c.group_pk}:{c.item_pk}" for c in batch])
 
-    # ---- reads -------------------------------------------------------------------------------------------------
-    def search(self, kind: str, account_id: int, group_pks: Sequence[int], queries: np.ndarray, k: int
-               ) -> list[dict[int, list[Hit]]]:
+    # ---- reads
+    # -------------------------------------------------------------------------------------------------
+    def search(
+        self, kind: str, account_id: int, group_pks: Sequence[int], queries: np.ndarray, k: int
+    ) -> list[dict[int, list[Hit]]]:
         results: list[dict[int, list[Hit]]] = [{} for _ in range(len(queries))]
         data = [q.astype(np.float32).tolist() for q in queries]
         for group_pk in group_pks:
             found = self.client.search(
-                self._collection(kind), data=data, limit=min(k, 16384), output_fields=["item_pk"],
+                self._collection(kind),
+                data=data,
+                limit=min(k, 16384),
+                output_fields=["item_pk"],
                 filter=f"account_id == {int(account_id)} and group_pk == {int(group_pk)}",
-                search_params={"metric_type": "IP"}, consistency_level=CONSISTENCY,
+                search_params={"metric_type": "IP"},
+                consistency_level=CONSISTENCY,
             )
             for row, hits in enumerate(found):
-                results[row][group_pk] = [Hit(group_pk, int(h["entity"]["item_pk"]), float(h["distance"]))
-                                          for h in hits]
+                results[row][group_pk] = [
+                    Hit(group_pk, int(h["entity"]["item_pk"]), float(h["distance"])) for h in hits
+                ]
         return results
 
     def count(self, kind: str, group_pks: Iterable[int]) -> int:
         pks = [int(p) for p in group_pks]
         if not pks:
             return 0
-        rows = self.client.query(self._collection(kind), filter=f"group_pk in {pks}", output_fields=["count(*)"],
-                                 consistency_level=CONSISTENCY)
+        rows = self.client.query(
+            self._collection(kind),
+            filter=f"group_pk in {pks}",
+            output_fields=["count(*)"],
+            consistency_level=CONSISTENCY,
+        )
         return int(rows[0]["count(*)"]) if rows else 0
 
     def memory_bytes(self) -> int:
@@ -168,5 +207,10 @@ class MilvusIndex:
 
 
 def _row(account_id: int, group_pk: int, item_pk: int, vector: np.ndarray) -> dict:
-    return {"pk": f"{group_pk}:{item_pk}", "account_id": int(account_id), "group_pk": int(group_pk),
-            "item_pk": int(item_pk), "vector": np.asarray(vector, dtype=np.float32).tolist()}
+    return {
+        "pk": f"{group_pk}:{item_pk}",
+        "account_id": int(account_id),
+        "group_pk": int(group_pk),
+        "item_pk": int(item_pk),
+        "vector": np.asarray(vector, dtype=np.float32).tolist(),
+    }
