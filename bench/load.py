@@ -35,9 +35,8 @@ sys.path.insert(0, str(REPO))
 
 from facecloud.accounts import Credentials  # noqa: E402
 from facecloud.gateway import tc3  # noqa: E402
-from facecloud.gateway.api import BILLABLE_ERRORS  # noqa: E402
 from facecloud.gateway.params import validate  # noqa: E402
-from facecloud.gateway.registry import registry  # noqa: E402
+from facecloud.gateway.registry import BILLABLE_ERRORS, registry  # noqa: E402
 
 FACECLOUD = REPO / ".venv" / "bin" / "facecloud"
 LFW = (

@@ -11,7 +11,9 @@ import typer
 from facecloud.cli_common import DatabaseUrl, DataDir, fail, open_runtime, print_json, settings_for
 from facecloud.errors import ApiError
 
-app = typer.Typer(no_args_is_help=True, help="facecloud: a self-hosted face recognition cloud (Tencent IAI API 3.0).")
+app = typer.Typer(
+    no_args_is_help=True, help="facecloud: a self-hosted face recognition cloud (Tencent IAI API 3.0)."
+)
 accounts_app = typer.Typer(no_args_is_help=True, help="Accounts of the cloud.")
 keys_app = typer.Typer(no_args_is_help=True, help="API key pairs (SecretId/SecretKey).")
 app.add_typer(accounts_app, name="accounts")
@@ -43,14 +45,20 @@ def serve(
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="facecloud-metrics-")
     uvicorn.run(
-        "facecloud.gateway.asgi:app", host=host, port=port, workers=workers, log_level=log_level,
-        access_log=False, timeout_graceful_shutdown=10,
+        "facecloud.gateway.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
     )
 
 
 @accounts_app.command("create")
-def accounts_create(name: Annotated[str, typer.Option("--name")], data_dir: DataDir = None,
-                    database_url: DatabaseUrl = None) -> None:
+def accounts_create(
+    name: Annotated[str, typer.Option("--name")], data_dir: DataDir = None, database_url: DatabaseUrl = None
+) -> None:
     """Create an account and print its AppId, SecretId and SecretKey (shown once)."""
     print_json(open_runtime(data_dir, database_url).accounts.create(name).as_json())
 
@@ -58,11 +66,18 @@ def accounts_create(name: Annotated[str, typer.Option("--name")], data_dir: Data
 @accounts_app.command("list")
 def accounts_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     runtime = open_runtime(data_dir, database_url)
-    print_json([
-        {"AppId": a.app_id, "Name": a.name, "Status": a.status, "CreatedAt": a.created_at,
-         "Keys": runtime.accounts.keys(a.id)}
-        for a in runtime.accounts.list()
-    ])
+    print_json(
+        [
+            {
+                "AppId": a.app_id,
+                "Name": a.name,
+                "Status": a.status,
+                "CreatedAt": a.created_at,
+                "Keys": runtime.accounts.keys(a.id),
+            }
+            for a in runtime.accounts.list()
+        ]
+    )
 
 
 def _set_status(account: str, status: str, data_dir: DataDir, database_url: DatabaseUrl) -> None:
@@ -76,15 +91,21 @@ def _set_status(account: str, status: str, data_dir: DataDir, database_url: Data
 
 
 @accounts_app.command("disable")
-def accounts_disable(account: Annotated[str, typer.Argument(help="AppId, SecretId or name")],
-                     data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+def accounts_disable(
+    account: Annotated[str, typer.Argument(help="AppId, SecretId or name")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
     """Disable an account: its keys stop working; its data is kept."""
     _set_status(account, "disabled", data_dir, database_url)
 
 
 @accounts_app.command("enable")
-def accounts_enable(account: Annotated[str, typer.Argument(help="AppId, SecretId or name")],
-                    data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+def accounts_enable(
+    account: Annotated[str, typer.Argument(help="AppId, SecretId or name")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
     _set_status(account, "active", data_dir, database_url)
 
 
@@ -104,8 +125,11 @@ def keys_rotate(
 
 
 @keys_app.command("list")
-def keys_list(account: Annotated[str, typer.Argument(help="AppId, SecretId or name")],
-              data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+def keys_list(
+    account: Annotated[str, typer.Argument(help="AppId, SecretId or name")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
     runtime = open_runtime(data_dir, database_url)
     try:
         print_json(runtime.accounts.keys(runtime.accounts.find(account).id))

@@ -7,11 +7,19 @@ from __future__ import annotations
 
 # Default messages per code: (en-US, zh-CN). A raise site may pass a more precise message.
 DEFAULT_MESSAGES: dict[str, tuple[str, str]] = {
-    "AuthFailure.SignatureFailure": ("The provided credentials could not be validated.", "请求签名验证失败。"),
-    "AuthFailure.SignatureExpire": ("Signature expired: the request timestamp is outside the allowed window.",
-                                    "签名过期。"),
+    "AuthFailure.SignatureFailure": (
+        "The provided credentials could not be validated.",
+        "请求签名验证失败。",
+    ),
+    "AuthFailure.SignatureExpire": (
+        "Signature expired: the request timestamp is outside the allowed window.",
+        "签名过期。",
+    ),
     "AuthFailure.SecretIdNotFound": ("The SecretId was not found or is disabled.", "密钥不存在或已被禁用。"),
-    "AuthFailure.InvalidAuthorization": ("The Authorization header is malformed.", "请求头部的 Authorization 不符合腾讯云标准。"),
+    "AuthFailure.InvalidAuthorization": (
+        "The Authorization header is malformed.",
+        "请求头部的 Authorization 不符合腾讯云标准。",
+    ),
     "AuthFailure.InvalidSecretId": ("Invalid SecretId.", "密钥非法。"),
     "AuthFailure.TokenFailure": ("Token error.", "token 错误。"),
     "InvalidAction": ("The action does not exist.", "接口不存在。"),
@@ -24,8 +32,10 @@ DEFAULT_MESSAGES: dict[str, tuple[str, str]] = {
     "LimitExceeded": ("Quota limit exceeded.", "超过配额限制。"),
     "ResourceNotFound": ("The resource does not exist.", "资源不存在。"),
     "ResourceUnavailable": ("The resource is unavailable.", "资源不可用。"),
-    "ResourceUnavailable.InArrears": ("The account is in arrears: top up the balance to resume billable calls.",
-                                      "账号已欠费，请充值后再调用计费接口。"),
+    "ResourceUnavailable.InArrears": (
+        "The account is in arrears: top up the balance to resume billable calls.",
+        "账号已欠费，请充值后再调用计费接口。",
+    ),
     "InternalError": ("Internal error.", "内部错误。"),
     "FailedOperation": ("Operation failed.", "操作失败。"),
     "FailedOperation.RequestTooLarge": ("The request body is too large.", "请求包体过大。"),

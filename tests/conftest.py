@@ -66,7 +66,9 @@ def sdk_client(endpoint: str, secret_id: str, secret_key: str, language: str | N
     from tencentcloud.iai.v20200303 import iai_client
 
     http = HttpProfile(endpoint=endpoint, protocol="http", reqTimeout=120)
-    profile = ClientProfile(httpProfile=http, language=language) if language else ClientProfile(httpProfile=http)
+    profile = (
+        ClientProfile(httpProfile=http, language=language) if language else ClientProfile(httpProfile=http)
+    )
     return iai_client.IaiClient(credential.Credential(secret_id, secret_key), "ap-guangzhou", profile)
 
 
@@ -87,7 +89,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 def _serve(runtime: Runtime) -> Iterator[LiveServer]:
     port = free_port()
-    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        create_app(runtime), host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
-import time
 
 from sqlalchemy import func, select
 
@@ -111,8 +111,13 @@ class Accounts:
 
     def keys(self, account_id: int) -> list[dict[str, object]]:
         with self._db.session() as s:
-            rows = s.scalars(select(ApiKey).where(ApiKey.account_id == account_id).order_by(ApiKey.created_at))
-            return [{"SecretId": k.secret_id, "Status": k.status, "CreatedAt": k.created_at.isoformat()} for k in rows]
+            rows = s.scalars(
+                select(ApiKey).where(ApiKey.account_id == account_id).order_by(ApiKey.created_at)
+            )
+            return [
+                {"SecretId": k.secret_id, "Status": k.status, "CreatedAt": k.created_at.isoformat()}
+                for k in rows
+            ]
 
     def signing_key(self, secret_id: str) -> SigningKey:
         """The active account and SecretKey behind a SecretId, or AuthFailure.SecretIdNotFound."""
@@ -142,5 +147,9 @@ class Accounts:
 
     def _add_key(self, s, account: Account) -> Credentials:  # type: ignore[no-untyped-def]
         secret_id, secret_key = new_secret_id(), new_secret_key()
-        s.add(ApiKey(secret_id=secret_id, account_id=account.id, secret_key_encrypted=self._box.seal(secret_key)))
+        s.add(
+            ApiKey(
+                secret_id=secret_id, account_id=account.id, secret_key_encrypted=self._box.seal(secret_key)
+            )
+        )
         return Credentials(account.app_id, secret_id, secret_key)

@@ -22,7 +22,5 @@ class ImageRequest(TencentRequest):
     NeedRotateDetection: int = Field(0, ge=0, le=1)
 
 
-def load_image(
-    ctx: ActionContext, image: str | None, url: str | None, need_rotate: int = 0
-) -> DecodedImage:
+def load_image(ctx: ActionContext, image: str | None, url: str | None, need_rotate: int = 0) -> DecodedImage:
     return ctx.runtime.vision.decode(image=image, url=url, need_rotate=bool(need_rotate))

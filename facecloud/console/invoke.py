@@ -2,7 +2,7 @@
 
 So a person created in the console is validated, embedded, stored and metered exactly as one created with the
 SDK:
-billable actions are checked against arrears before and recorded after, by the same rule as the gateway."""
+billable actions are checked against arrears before and recorded after, by the gateway's own rule (execute)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from typing import Any
 from facecloud.accounts import AccountInfo
 from facecloud.errors import ApiError
 from facecloud.gateway import params
-from facecloud.gateway.api import BILLABLE_ERRORS
-from facecloud.gateway.registry import ActionContext, registry
+from facecloud.gateway.registry import ActionContext, execute, registry
 from facecloud.runtime import Runtime
 
 
@@ -29,15 +28,4 @@ def invoke(runtime: Runtime, account: AccountInfo, name: str, fields: dict[str, 
         language="en-US",
         runtime=runtime,
     )
-    service = action.billed_service(typed)
-    if service is None:
-        return action.handler(typed, ctx)
-    runtime.billing.ensure_can_bill(account.id, service)
-    try:
-        result = action.handler(typed, ctx)
-    except ApiError as error:
-        if error.code in BILLABLE_ERRORS:
-            runtime.billing.record_call(account.id, service, name, ctx.request_id)
-        raise
-    runtime.billing.record_call(account.id, service, name, ctx.request_id)
-    return result
+    return execute(action, typed, ctx)

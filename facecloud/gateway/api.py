@@ -16,16 +16,12 @@ from facecloud.accounts.replay import MemoryReplayGuard, RedisReplayGuard, Repla
 from facecloud.errors import ApiError
 from facecloud.gateway import auth, envelope, metrics, params, ratelimit
 from facecloud.gateway.deadline import CallOutcome, run_with_deadline, timeout_error
-from facecloud.gateway.registry import API_VERSION, Action, ActionContext, registry
+from facecloud.gateway.registry import API_VERSION, Action, ActionContext, CallAbandoned, execute, registry
 from facecloud.runtime import Runtime
 
 log = logging.getLogger("facecloud.api")
 
-# A failed call is free, except this one (billing rules: "What is billable").
-BILLABLE_ERRORS = frozenset({"InvalidParameterValue.NoFaceInPhoto"})
 LANGUAGES = frozenset({"zh-CN", "en-US"})
-
-
 
 
 def is_read_only(action_name: str) -> bool:
@@ -66,14 +62,22 @@ class ApiEndpoint:
             response, code = envelope.failure(error, request_id, language), error.code
         except Exception:
             log.exception("unhandled error", extra=extra)
-            response, code = envelope.failure(ApiError("InternalError"), request_id, language), "InternalError"
+            response, code = (
+                envelope.failure(ApiError("InternalError"), request_id, language),
+                "InternalError",
+            )
         elapsed = time.perf_counter() - started
         metrics.observe(label, code, elapsed)
         log.info("request", extra={**extra, "code": code, "ms": round(elapsed * 1000, 2)})
         return response
 
     async def _handle(
-        self, request: Request, headers: dict[str, str], action_name: str, request_id: str, language: str,
+        self,
+        request: Request,
+        headers: dict[str, str],
+        action_name: str,
+        request_id: str,
+        language: str,
         extra: dict[str, Any],
     ) -> dict[str, Any]:
         if request.method not in ("GET", "POST"):
@@ -82,19 +86,35 @@ class ApiEndpoint:
         query = request.scope.get("query_string", b"").decode("latin-1")
         settings = self.runtime.settings
         key, signature = await run_in_threadpool(
-            auth.verify, method=request.method, query=query, headers=headers, body=body,
-            accounts=self.runtime.accounts, window_s=settings.signature_window_s,
+            auth.verify,
+            method=request.method,
+            query=query,
+            headers=headers,
+            body=body,
+            accounts=self.runtime.accounts,
+            window_s=settings.signature_window_s,
         )
         extra["account"] = key.account.app_id
         version = headers.get("x-tc-version") or request.query_params.get("Version", "")
         if version != API_VERSION:
-            raise ApiError("NoSuchVersion", f"Version `{version}` does not exist; use {API_VERSION}.",
-                           f"接口版本 `{version}` 不存在，请使用 {API_VERSION}。")
+            raise ApiError(
+                "NoSuchVersion",
+                f"Version `{version}` does not exist; use {API_VERSION}.",
+                f"接口版本 `{version}` 不存在，请使用 {API_VERSION}。",
+            )
         action = self.actions.get(action_name)
         if action is None:
-            raise ApiError("InvalidAction", f"The action `{action_name}` does not exist.", f"接口 `{action_name}` 不存在。")
+            raise ApiError(
+                "InvalidAction",
+                f"The action `{action_name}` does not exist.",
+                f"接口 `{action_name}` 不存在。",
+            )
         await run_in_threadpool(
-            auth.refuse_replay, self.replay_guard, action_name, signature, settings.signature_window_s,
+            auth.refuse_replay,
+            self.replay_guard,
+            action_name,
+            signature,
+            settings.signature_window_s,
             is_read_only(action_name),
         )
         group = action.limit_group
@@ -102,53 +122,52 @@ class ApiEndpoint:
         raw = params.parse_flat_query(query) if request.method == "GET" else params.parse_json_body(body)
         typed = params.validate(action.request, raw)
         ctx = ActionContext(
-            account_id=key.account.id, app_id=key.account.app_id, request_id=request_id, language=language,
-            runtime=self.runtime, region=headers.get("x-tc-region", ""),
+            account_id=key.account.id,
+            app_id=key.account.app_id,
+            request_id=request_id,
+            language=language,
+            runtime=self.runtime,
+            region=headers.get("x-tc-region", ""),
         )
-        return await run_with_deadline(lambda outcome: self._run(action, typed, ctx, outcome),
-                                       settings.request_timeout_s)
+        return await run_with_deadline(
+            lambda outcome: self._run(action, typed, ctx, outcome), settings.request_timeout_s
+        )
 
     def _run(self, action: Action, typed: Any, ctx: ActionContext, outcome: CallOutcome) -> dict[str, Any]:
-        service = action.billed_service(typed)
-        if service is None:
-            fields = action.handler(typed, ctx)
-            if not outcome.commit():
-                raise timeout_error(self.runtime.settings.request_timeout_s)
-            return fields
-        billing = self.runtime.billing
-        billing.ensure_can_bill(ctx.account_id, service)
         try:
-            fields = action.handler(typed, ctx)
-        except ApiError as error:
-            if error.code in BILLABLE_ERRORS and outcome.commit():
-                billing.record_call(ctx.account_id, service, action.name, ctx.request_id)
-            raise
-        # An abandoned call was answered FailedOperation.RequestTimeout: it must not be billed.
-        if not outcome.commit():
-            raise timeout_error(self.runtime.settings.request_timeout_s)
-        billing.record_call(ctx.account_id, service, action.name, ctx.request_id)
-        return fields
+            return execute(action, typed, ctx, outcome.commit)
+        except CallAbandoned:
+            # Answered FailedOperation.RequestTimeout already, so it was not billed.
+            raise timeout_error(self.runtime.settings.request_timeout_s) from None
 
     async def _read_body(self, request: Request) -> bytes:
         seconds = self.runtime.settings.body_read_timeout_s
         try:
             return await asyncio.wait_for(self._read_limited_body(request), seconds if seconds > 0 else None)
         except TimeoutError:
-            raise ApiError("FailedOperation.RequestTimeout",
-                           f"The request body was not received within {seconds:g} s.",
-                           f"请求包体未在 {seconds:g} 秒内收到。") from None
+            raise ApiError(
+                "FailedOperation.RequestTimeout",
+                f"The request body was not received within {seconds:g} s.",
+                f"请求包体未在 {seconds:g} 秒内收到。",
+            ) from None
 
     async def _read_limited_body(self, request: Request) -> bytes:
         limit = self.runtime.settings.max_body_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            raise ApiError("RequestSizeLimitExceeded", f"The request body exceeds {limit} bytes.",
-                           f"请求包体超过 {limit} 字节。")
+            raise ApiError(
+                "RequestSizeLimitExceeded",
+                f"The request body exceeds {limit} bytes.",
+                f"请求包体超过 {limit} 字节。",
+            )
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise ApiError("RequestSizeLimitExceeded", f"The request body exceeds {limit} bytes.",
-                               f"请求包体超过 {limit} 字节。")
+                raise ApiError(
+                    "RequestSizeLimitExceeded",
+                    f"The request body exceeds {limit} bytes.",
+                    f"请求包体超过 {limit} 字节。",
+                )
             chunks.append(chunk)
         return b"".join(chunks)

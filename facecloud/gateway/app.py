@@ -8,8 +8,8 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
@@ -52,6 +52,7 @@ def create_app(runtime: Runtime, workers: int = 1) -> Starlette:
         Route("/metrics", prometheus, methods=["GET"]),
         Mount("/console", app=create_console(runtime)),
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         settlement = asyncio.create_task(_settle_periodically(runtime))

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 REQUESTS = Counter("facecloud_requests_total", "API requests by action and result code", ["action", "code"])
 LATENCY = Histogram(
-    "facecloud_request_seconds", "API request latency by action", ["action"],
+    "facecloud_request_seconds",
+    "API request latency by action",
+    ["action"],
     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
 )
 

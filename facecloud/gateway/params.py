@@ -21,14 +21,20 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
     try:
         params = json.loads(body)
     except RecursionError:
-        raise ApiError("InvalidParameter", "The request body nests JSON too deeply.",
-                       "请求包体 JSON 嵌套过深。") from None
+        raise ApiError(
+            "InvalidParameter", "The request body nests JSON too deeply.", "请求包体 JSON 嵌套过深。"
+        ) from None
     # ValueError also covers undecodable bytes and integers longer than Python converts (4300 digits).
     except ValueError as exc:
-        raise ApiError("InvalidParameter", f"The request body is not valid JSON: {exc}",
-                       f"请求包体不是合法的 JSON：{exc}") from None
+        raise ApiError(
+            "InvalidParameter",
+            f"The request body is not valid JSON: {exc}",
+            f"请求包体不是合法的 JSON：{exc}",
+        ) from None
     if not isinstance(params, dict):
-        raise ApiError("InvalidParameter", "The request body must be a JSON object.", "请求包体必须是 JSON 对象。")
+        raise ApiError(
+            "InvalidParameter", "The request body must be a JSON object.", "请求包体必须是 JSON 对象。"
+        )
     return params
 
 
@@ -36,8 +42,19 @@ def parse_flat_query(query: str) -> dict[str, Any]:
     """`GroupIds.0=a&GroupIds.1=b&Foo.Bar=1` -> {"GroupIds": ["a", "b"], "Foo": {"Bar": "1"}}."""
     root: dict[str, Any] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
-        if key in {"Action", "Version", "Region", "Timestamp", "Nonce", "SecretId", "Signature",
-                   "SignatureMethod", "Token", "Language", "RequestClient"}:
+        if key in {
+            "Action",
+            "Version",
+            "Region",
+            "Timestamp",
+            "Nonce",
+            "SecretId",
+            "Signature",
+            "SignatureMethod",
+            "Token",
+            "Language",
+            "RequestClient",
+        }:
             continue
         _assign(root, key.split("."), value)
     return _lists_from_indices(root)
@@ -75,7 +92,13 @@ def _api_error(exc: ValidationError) -> ApiError:
     if kind in _MISSING:
         return ApiError("MissingParameter", f"The parameter `{field}` is missing.", f"缺少参数 `{field}`。")
     if kind.endswith(_WRONG_TYPE_SUFFIXES):
-        return ApiError("InvalidParameter", f"The parameter `{field}` has a wrong type: {first['msg']}.",
-                        f"参数 `{field}` 类型错误：{first['msg']}。")
-    return ApiError("InvalidParameterValue", f"The value of `{field}` is invalid: {first['msg']}.",
-                    f"参数 `{field}` 取值错误：{first['msg']}。")
+        return ApiError(
+            "InvalidParameter",
+            f"The parameter `{field}` has a wrong type: {first['msg']}.",
+            f"参数 `{field}` 类型错误：{first['msg']}。",
+        )
+    return ApiError(
+        "InvalidParameterValue",
+        f"The value of `{field}` is invalid: {first['msg']}.",
+        f"参数 `{field}` 取值错误：{first['msg']}。",
+    )

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from facecloud.errors import ApiError
+
 if TYPE_CHECKING:
     from facecloud.runtime import Runtime
 
@@ -54,7 +56,9 @@ class Action:
 _REGISTRY: dict[str, Action] = {}
 
 
-def action(name: str, request: type[Req], service: Service = None, limit_group: str = "") -> Callable[
+def action(
+    name: str, request: type[Req], service: Service = None, limit_group: str = ""
+) -> Callable[
     [Callable[[Req, ActionContext], dict[str, Any]]], Callable[[Req, ActionContext], dict[str, Any]]
 ]:
     """Register a handler: `@action("DetectFace", DetectFaceRequest, service="detect")`.
@@ -62,7 +66,9 @@ def action(name: str, request: type[Req], service: Service = None, limit_group: 
     The handler is a plain function (typed request, context) -> dict of response fields (no RequestId);
     it raises facecloud.errors.ApiError for any error."""
 
-    def register(handler: Callable[[Req, ActionContext], dict[str, Any]]) -> Callable[[Req, ActionContext], dict[str, Any]]:
+    def register(
+        handler: Callable[[Req, ActionContext], dict[str, Any]],
+    ) -> Callable[[Req, ActionContext], dict[str, Any]]:
         if name in _REGISTRY:
             raise ValueError(f"action {name} registered twice")
         _REGISTRY[name] = Action(name, request, handler, service, limit_group or name)
@@ -75,3 +81,37 @@ def registry() -> dict[str, Action]:
     import facecloud.actions  # noqa: F401  (registers every action module)
 
     return _REGISTRY
+
+
+# A failed call is free, except this one (billing rules: "What is billable").
+BILLABLE_ERRORS = frozenset({"InvalidParameterValue.NoFaceInPhoto"})
+
+
+class CallAbandoned(Exception):
+    """The caller gave up (deadline) before the call committed: nothing was billed."""
+
+
+def _always() -> bool:
+    return True
+
+
+def execute(
+    action: Action, request: TencentRequest, ctx: ActionContext, may_commit: Callable[[], bool] = _always
+) -> dict[str, Any]:
+    """Run an action under the metering rule: a billable call is refused in arrears before any work, and recorded
+    once after a success or a billable error, only when may_commit() says its answer will reach the caller."""
+    service = action.billed_service(request)
+    billing = ctx.runtime.billing if service else None
+    if billing:
+        billing.ensure_can_bill(ctx.account_id, service)
+    try:
+        fields = action.handler(request, ctx)
+    except ApiError as error:
+        if billing and error.code in BILLABLE_ERRORS and may_commit():
+            billing.record_call(ctx.account_id, service, action.name, ctx.request_id)
+        raise
+    if not may_commit():
+        raise CallAbandoned
+    if billing:
+        billing.record_call(ctx.account_id, service, action.name, ctx.request_id)
+    return fields

@@ -40,10 +40,17 @@ def _hmac(key: bytes, msg: str) -> bytes:
 
 
 def canonical_request(
-    method: str, path: str, query: str, headers: dict[str, str], signed_headers: tuple[str, ...], payload_hash: str
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    signed_headers: tuple[str, ...],
+    payload_hash: str,
 ) -> str:
     # Tencent lowercases names and values (its published example signs `x-tc-action:describeinstances`).
-    canonical_headers = "".join(f"{name}:{headers.get(name, '').strip().lower()}\n" for name in signed_headers)
+    canonical_headers = "".join(
+        f"{name}:{headers.get(name, '').strip().lower()}\n" for name in signed_headers
+    )
     return "\n".join([method, path, query, canonical_headers, ";".join(signed_headers), payload_hash])
 
 
@@ -70,15 +77,25 @@ def signatures_match(expected: str, given: str) -> bool:
 
 
 def sign_headers(
-    *, secret_id: str, secret_key: str, action: str, body: bytes, host: str, timestamp: int,
-    version: str = "2020-03-03", service: str = "iai", language: str | None = None,
+    *,
+    secret_id: str,
+    secret_key: str,
+    action: str,
+    body: bytes,
+    host: str,
+    timestamp: int,
+    version: str = "2020-03-03",
+    service: str = "iai",
+    language: str | None = None,
 ) -> dict[str, str]:
     """Client side: the headers of a signed JSON POST (for tools and tests that speak the protocol without the SDK)."""
     from datetime import UTC, datetime
 
     date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
     headers = {"content-type": "application/json", "host": host}
-    canonical = canonical_request("POST", "/", "", headers, ("content-type", "host"), payload_hash(body, None))
+    canonical = canonical_request(
+        "POST", "/", "", headers, ("content-type", "host"), payload_hash(body, None)
+    )
     sig = signature(secret_key, date, service, string_to_sign(str(timestamp), date, service, canonical))
     signed = {
         "Content-Type": "application/json",

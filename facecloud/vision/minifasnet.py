@@ -116,10 +116,8 @@ class _StateDictUnpickler(pickle.Unpickler):
 def read_state_dict(path: Path) -> dict[str, np.ndarray]:
     """Tensors of a .pth state dict, as numpy arrays, keys without the DataParallel 'module.' prefix."""
     storages: dict[str, _Storage] = {}
-    if zipfile.is_zipfile(path):
-        refs = _read_zip_format(path, storages)
-    else:
-        refs = _read_legacy_format(path, storages)
+    read = _read_zip_format if zipfile.is_zipfile(path) else _read_legacy_format
+    refs = read(path, storages)
     return {key.removeprefix("module."): ref.materialise() for key, ref in refs.items()}
 
 

@@ -55,7 +55,9 @@ def test_wrong_key_is_signature_failure(server, account):
 
 def test_unknown_secret_id(server):
     stranger = sdk_client(server.endpoint, "AKID" + "0" * 32, "x" * 32)
-    assert _code(lambda: stranger.call_json("GatewayTestEcho", {"Name": "a"})) == "AuthFailure.SecretIdNotFound"
+    assert (
+        _code(lambda: stranger.call_json("GatewayTestEcho", {"Name": "a"})) == "AuthFailure.SecretIdNotFound"
+    )
 
 
 def test_stale_timestamp_is_signature_expire(client, monkeypatch):
@@ -101,7 +103,9 @@ def test_get_form_is_understood(server, account):
 
     http = HttpProfile(endpoint=server.endpoint, protocol="http", reqMethod="GET")
     client = iai_client.IaiClient(
-        credential.Credential(account.secret_id, account.secret_key), "ap-guangzhou", ClientProfile(httpProfile=http)
+        credential.Credential(account.secret_id, account.secret_key),
+        "ap-guangzhou",
+        ClientProfile(httpProfile=http),
     )
     response = client.call_json("GatewayTestEcho", {"Name": "b", "Count": 2, "Tags": ["p", "q"]})["Response"]
     assert (response["Name"], response["Count"], response["Tags"]) == ("b", 2, ["p", "q"])
@@ -109,8 +113,12 @@ def test_get_form_is_understood(server, account):
 
 def _signed_post(server, account, action_name: str, body: bytes, timestamp: int | None = None, **extra: str):  # type: ignore[no-untyped-def]
     headers = tc3.sign_headers(
-        secret_id=account.secret_id, secret_key=account.secret_key, action=action_name, body=body,
-        host=server.endpoint, timestamp=timestamp or int(time.time()),
+        secret_id=account.secret_id,
+        secret_key=account.secret_key,
+        action=action_name,
+        body=body,
+        host=server.endpoint,
+        timestamp=timestamp or int(time.time()),
     )
     headers.update(extra)
     return httpx.post(server.url + "/", content=body, headers=headers)
@@ -137,9 +145,14 @@ def test_identical_reads_pass_but_a_captured_read_cannot_serve_another_action(se
     body = json.dumps({"Name": "q"}).encode()
     timestamp = int(time.time())
     for _ in range(2):
-        assert "Error" not in _signed_post(server, account, "GetGatewayTestEcho", body, timestamp).json()["Response"]
+        assert (
+            "Error"
+            not in _signed_post(server, account, "GetGatewayTestEcho", body, timestamp).json()["Response"]
+        )
     # X-TC-Action is not signed: the same signature re-sent under another action is a replay.
-    replayed = _signed_post(server, account, "GetGatewayTestEcho", body, timestamp, **{"X-TC-Action": "GatewayTestEcho"})
+    replayed = _signed_post(
+        server, account, "GetGatewayTestEcho", body, timestamp, **{"X-TC-Action": "GatewayTestEcho"}
+    )
     assert replayed.json()["Response"]["Error"]["Code"] == "AuthFailure.SignatureFailure"
 
 
@@ -150,7 +163,9 @@ def test_malformed_json_and_non_object(server, account):
 
 
 def test_wrong_version(server, account):
-    reply = _signed_post(server, account, "GatewayTestEcho", b'{"Name": "v"}', **{"X-TC-Version": "2017-01-01"})
+    reply = _signed_post(
+        server, account, "GatewayTestEcho", b'{"Name": "v"}', **{"X-TC-Version": "2017-01-01"}
+    )
     assert reply.json()["Response"]["Error"]["Code"] == "NoSuchVersion"
 
 
@@ -162,8 +177,12 @@ def test_body_limit_applies_before_parsing(server, account):
 
 def test_tampered_body_fails_signature(server, account):
     headers = tc3.sign_headers(
-        secret_id=account.secret_id, secret_key=account.secret_key, action="GatewayTestEcho",
-        body=b'{"Name": "a"}', host=server.endpoint, timestamp=int(time.time()),
+        secret_id=account.secret_id,
+        secret_key=account.secret_key,
+        action="GatewayTestEcho",
+        body=b'{"Name": "a"}',
+        host=server.endpoint,
+        timestamp=int(time.time()),
     )
     reply = httpx.post(server.url + "/", content=b'{"Name": "b"}', headers=headers).json()["Response"]
     assert reply["Error"]["Code"] == "AuthFailure.SignatureFailure"
@@ -175,18 +194,25 @@ def test_disabled_account_and_rotated_keys(server):
     info = accounts.find(creds.secret_id)
     fresh = accounts.rotate_key(info.id)
     old_client, new_client = server.client(creds), server.client(fresh)
-    assert _code(lambda: old_client.call_json("GatewayTestEcho", {"Name": "a"})) == "AuthFailure.SecretIdNotFound"
+    assert (
+        _code(lambda: old_client.call_json("GatewayTestEcho", {"Name": "a"}))
+        == "AuthFailure.SecretIdNotFound"
+    )
     assert new_client.call_json("GatewayTestEcho", {"Name": "a"})["Response"]["Name"] == "a"
     accounts.set_status(info.id, "disabled")
-    assert _code(lambda: new_client.call_json("GatewayTestEcho", {"Name": "a"})) == "AuthFailure.SecretIdNotFound"
+    assert (
+        _code(lambda: new_client.call_json("GatewayTestEcho", {"Name": "a"}))
+        == "AuthFailure.SecretIdNotFound"
+    )
 
 
 def test_secret_keys_are_encrypted_at_rest(server, account):
     from sqlalchemy import text
 
     with server.runtime.db.session() as s:
-        stored = s.execute(text("select secret_key_encrypted from api_keys where secret_id = :i"),
-                           {"i": account.secret_id}).scalar_one()
+        stored = s.execute(
+            text("select secret_key_encrypted from api_keys where secret_id = :i"), {"i": account.secret_id}
+        ).scalar_one()
     assert account.secret_key not in stored
 
 
