@@ -39,7 +39,7 @@ def features(pipeline: Pipeline, paths: list[Path]) -> tuple[np.ndarray, np.ndar
         img = decode_bytes(path.read_bytes())
         faces = pipeline.detector.detect(img.bgr, max_faces=1, min_face_size=20)
         if faces:
-            crop = pipeline.embedder.align(img.bgr, faces[0])
+            crop = embedder.align(img.bgr, pipeline.detector.refine_landmarks(img.bgr, faces[0]))
             plain[i] = embedder.raw_feature(crop)
             mirrored[i] = embedder.raw_feature(cv2.flip(crop, 1))
     return plain, mirrored
@@ -66,12 +66,8 @@ def fit(impostors: np.ndarray) -> list[dict]:
         if above < MIN_IMPOSTORS_ABOVE:
             break
         # The cosine with exactly `above` impostors strictly above it.
-        cosine = (
-            float((ordered[above - 1] + ordered[above]) / 2) if above < len(ordered) else float(ordered[-1])
-        )
-        knots.append(
-            {"score": float(score), "far": far, "cosine": round(cosine, 6), "impostors_above": above}
-        )
+        cosine = float((ordered[above - 1] + ordered[above]) / 2) if above < len(ordered) else float(ordered[-1])
+        knots.append({"score": float(score), "far": far, "cosine": round(cosine, 6), "impostors_above": above})
     return knots
 
 

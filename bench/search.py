@@ -184,27 +184,46 @@ def measure(backend: str, size: int, shape: RealShape, queries_n: int, seed: int
 
 
 def plot(results: list[dict], path: Path) -> None:
-    import matplotlib
+    """Latency (p50, log scale) and recall@1 against gallery size, one line per backend (drawn with Pillow)."""
+    from PIL import Image, ImageDraw
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    width, height, margin = 900, 420, 60
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    colours = {"embedded": (31, 119, 180), "milvus": (214, 39, 40)}
+    sizes = sorted({r["faces"] for r in results})
+    panels = (("p50 search latency, ms (log)", "p50_ms", True), ("recall@1 vs exact", "recall_at_1", False))
+    for number, (title, field, log) in enumerate(panels):
+        left, right = margin + number * width // 2, (number + 1) * width // 2 - 20
+        top, bottom = 40, height - margin
+        draw.rectangle((left, top, right, bottom), outline="black")
+        draw.text((left, 15), title, fill="black")
+        values = [r[field] for r in results]
+        low, high = (np.log10(min(values)) - 0.2, np.log10(max(values)) + 0.2) if log else (0.9, 1.005)
 
-    figure, (latency, recall) = plt.subplots(1, 2, figsize=(10, 4))
-    for backend in sorted({r["backend"] for r in results}):
-        rows = [r for r in results if r["backend"] == backend]
-        sizes = [r["faces"] for r in rows]
-        latency.plot(sizes, [r["p50_ms"] for r in rows], "o-", label=f"{backend} p50")
-        latency.plot(sizes, [r["p95_ms"] for r in rows], "x--", label=f"{backend} p95")
-        recall.plot(sizes, [r["recall_at_1"] for r in rows], "o-", label=f"{backend} recall@1")
-        recall.plot(sizes, [r["recall_at_10"] for r in rows], "x--", label=f"{backend} recall@10")
-    for axis, label in ((latency, "search latency (ms)"), (recall, "recall vs exact")):
-        axis.set_xscale("log")
-        axis.set_xlabel("gallery faces")
-        axis.set_ylabel(label)
-        axis.legend()
-    figure.tight_layout()
+        def x_of(size: int, left: int = left, right: int = right) -> float:
+            span = np.log10(sizes[-1] / sizes[0]) or 1.0
+            return left + 20 + (right - left - 40) * np.log10(size / sizes[0]) / span
+
+        def y_of(
+            value: float, low: float = low, high: float = high, log: bool = log, top: int = top, bottom: int = bottom
+        ) -> float:
+            v = np.log10(value) if log else value
+            return bottom - (bottom - top) * (v - low) / (high - low)
+
+        for size in sizes:
+            draw.text((x_of(size) - 15, bottom + 8), f"{size:,}", fill="black")
+        for backend, colour in colours.items():
+            points = [(x_of(r["faces"]), y_of(r[field])) for r in results if r["backend"] == backend]
+            if points:
+                draw.line(points, fill=colour, width=2)
+                for px, py in points:
+                    draw.ellipse((px - 3, py - 3, px + 3, py + 3), fill=colour)
+                draw.text((points[-1][0] - 60, points[-1][1] - 14), backend, fill=colour)
+        for r in results:
+            draw.text((x_of(r["faces"]) + 5, y_of(r[field]) + 3), f"{r[field]:g}", fill=colours[r["backend"]])
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
+    image.save(path)
 
 
 def main() -> None:
@@ -219,11 +238,8 @@ def main() -> None:
     for backend, sizes in (("embedded", args.sizes), ("milvus", args.milvus_sizes)):
         for size in [int(s) for s in sizes.split(",") if s]:
             results.append(measure(backend, size, shape, args.queries))
-    try:
-        plot(results, OUT / "search.png")
-        png = str(OUT / "search.png")
-    except ImportError:
-        png = None  # matplotlib is optional
+    plot(results, OUT / "search.png")
+    png = str(OUT / "search.png")
     print(
         json.dumps(
             {

@@ -31,9 +31,7 @@ FACECLOUD = Path(sys.executable).with_name("facecloud")
 
 
 def photo(name: str, size: tuple[int, int]) -> str:
-    pil = (
-        ImageOps.exif_transpose(Image.open(DATA / name)).convert("RGB").resize(size, Image.Resampling.LANCZOS)
-    )
+    pil = ImageOps.exif_transpose(Image.open(DATA / name)).convert("RGB").resize(size, Image.Resampling.LANCZOS)
     ok, data = cv2.imencode(".jpg", np.asarray(pil)[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
     assert ok
     return base64.b64encode(data.tobytes()).decode()
@@ -57,6 +55,17 @@ def cases(actions: set[str]) -> dict[str, tuple[str, dict]]:
         "AnalyzeFace 6": ("AnalyzeFace", {"Image": six, "Mode": 0}),
     }
     return {label: case for label, case in wanted.items() if case[0] in actions}
+
+
+_counter = iter(range(1 << 62))
+_counter_lock = threading.Lock()
+
+
+def unique(body: dict) -> dict:
+    """The gateway refuses a byte-identical signed request within its replay window, and the SDK signs with
+    one-second timestamps: an ignored extra field makes each request distinct."""
+    with _counter_lock:
+        return {**body, "BenchNonce": next(_counter)}
 
 
 def free_port() -> int:
@@ -93,9 +102,7 @@ def start_server(data_dir: Path, workers: int) -> tuple[subprocess.Popen, str]:
         except OSError:
             time.sleep(0.3)
     process.kill()
-    raise RuntimeError(
-        f"server did not start: {process.stderr.read().decode()[-2000:] if process.stderr else ''}"
-    )
+    raise RuntimeError(f"server did not start: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
 
 
 def create_account(data_dir: Path) -> dict:
@@ -152,7 +159,7 @@ def throughput(client_factory, name: str, body: dict, clients: int, seconds: flo
     def loop(index: int) -> None:
         client = client_factory()
         while time.monotonic() < stop:
-            client.call_json(name, body)
+            client.call_json(name, unique(body))
             done[index] += 1
 
     threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
@@ -218,13 +225,13 @@ def main() -> None:
             direct = direct_runner(data_dir / "direct")
             results = {}
             for label, (name, body) in cases(set(registry())).items():
-                client.call_json(name, body)  # warm-up: model loading in every worker
-                client.call_json(name, body)
+                client.call_json(name, unique(body))  # warm-up: model loading in every worker
+                client.call_json(name, unique(body))
                 direct(name, body)
                 http_ms, direct_ms = [], []
                 for _ in range(args.repeat):  # interleaved, so both see the same machine load
                     started = time.perf_counter()
-                    client.call_json(name, body)
+                    client.call_json(name, unique(body))
                     http_ms.append(1000 * (time.perf_counter() - started))
                     started = time.perf_counter()
                     direct(name, body)
@@ -238,9 +245,7 @@ def main() -> None:
             name, body = cases(set(registry()))["CompareFace 1+1"]
             qps = throughput(lambda: sdk_client(endpoint, account), name, body, args.clients, args.seconds)
             name1, body1 = cases(set(registry()))["DetectFace 1"]
-            qps_detect = throughput(
-                lambda: sdk_client(endpoint, account), name1, body1, args.clients, args.seconds
-            )
+            qps_detect = throughput(lambda: sdk_client(endpoint, account), name1, body1, args.clients, args.seconds)
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -42,9 +42,7 @@ class DeleteFaceRequest(TencentRequest):
     FaceIds: list[str]
 
 
-def _one_face(
-    ctx: ActionContext, image: str | None, url: str | None, req: CreateFaceRequest
-) -> tuple[FaceInput, dict]:
+def _one_face(ctx: ActionContext, image: str | None, url: str | None, req: CreateFaceRequest) -> tuple[FaceInput, dict]:
     img = load_image(ctx, image, url, req.NeedRotateDetection)
     face = ctx.runtime.vision.largest_face(img, MIN_FACE_SIZE)
     check_quality(ctx.runtime.vision, img, face, req.QualityControl)

@@ -172,9 +172,7 @@ def get_person_group_info(req: GetPersonGroupInfoRequest, ctx: ActionContext) ->
         ctx.account_id, req.PersonId, req.Offset, page_limit(req.Limit, 100)
     )
     return {
-        "PersonGroupInfos": [
-            {"GroupId": g.group_id, "PersonExDescriptions": g.ex_descriptions} for g in groups
-        ],
+        "PersonGroupInfos": [{"GroupId": g.group_id, "PersonExDescriptions": g.ex_descriptions} for g in groups],
         "GroupNum": total,
         "FaceModelVersion": version,
     }

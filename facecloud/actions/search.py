@@ -54,13 +54,9 @@ def _validate(req: SearchRequest, max_groups: int, max_persons: int, persons: in
     if len(req.GroupIds) > max_groups:
         raise ApiError("InvalidParameterValue.GroupIdsExceed", f"At most {max_groups} GroupIds.")
     if persons > max_persons:
-        raise ApiError(
-            "InvalidParameterValue.SearchPersonsExceed", f"At most {max_persons} persons per face."
-        )
+        raise ApiError("InvalidParameterValue.SearchPersonsExceed", f"At most {max_persons} persons per face.")
     if not 0 <= req.FaceMatchThreshold < 100:
-        raise ApiError(
-            "InvalidParameterValue.FaceMatchThresholdIllegal", "FaceMatchThreshold is in [0, 100)."
-        )
+        raise ApiError("InvalidParameterValue.FaceMatchThresholdIllegal", "FaceMatchThreshold is in [0, 100).")
 
 
 def _query_faces(ctx: ActionContext, req: SearchRequest) -> list[tuple[dict, np.ndarray | None]]:
@@ -93,9 +89,7 @@ def _run(
     gallery.resolve_groups(ctx.account_id, req.GroupIds)  # group errors before image errors
     faces = _query_faces(ctx, req)
     usable = [vector for _, vector in faces if vector is not None]
-    outcome = (
-        gallery.search(ctx.account_id, req.GroupIds, kind, np.stack(usable), k, by_group) if usable else None
-    )
+    outcome = gallery.search(ctx.account_id, req.GroupIds, kind, np.stack(usable), k, by_group) if usable else None
     results, next_row = [], 0
     for rect, vector in faces:
         if vector is None:
@@ -135,9 +129,7 @@ def _candidates(
     return out
 
 
-def _flat(
-    ctx: ActionContext, req: SearchFacesRequest, kind: str, keep: Callable[[float, float], bool]
-) -> dict:
+def _flat(ctx: ActionContext, req: SearchFacesRequest, kind: str, keep: Callable[[float, float], bool]) -> dict:
     _validate(req, 100, 100, req.MaxPersonNum)
     results, outcome = _run(ctx, req, kind, req.MaxPersonNum, by_group=False)
     body = {

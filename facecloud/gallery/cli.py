@@ -15,9 +15,7 @@ gallery_app = typer.Typer(no_args_is_help=True, help="The gallery of groups, per
 
 def search_eval(
     lfw: Annotated[Path, typer.Option("--lfw", help="lfw-dev folder (holding lfw-deepfunneled/).")],
-    backend: Annotated[
-        str, typer.Option(help="Vector index: embedded or milvus (milvus-lite file).")
-    ] = "embedded",
+    backend: Annotated[str, typer.Option(help="Vector index: embedded or milvus (milvus-lite file).")] = "embedded",
     cache: Annotated[Path | None, typer.Option(help="Cache the LFW embeddings in this .npz file.")] = None,
     data_dir: DataDir = None,
 ) -> None:

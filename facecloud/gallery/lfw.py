@@ -25,9 +25,7 @@ def pipeline_embedder(pipeline) -> Embedder:  # type: ignore[no-untyped-def]
     found)."""
 
     def embed(path: Path) -> np.ndarray | None:
-        image = pipeline.decode(
-            image=base64.b64encode(path.read_bytes()).decode(), url=None, need_rotate=False
-        )
+        image = pipeline.decode(image=base64.b64encode(path.read_bytes()).decode(), url=None, need_rotate=False)
         faces = pipeline.detect(image, max_faces=1, min_face_size=20)
         if not faces:
             return None

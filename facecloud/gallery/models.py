@@ -61,9 +61,7 @@ class PersonRow(Base):
 class MembershipRow(Base):
     __tablename__ = "gallery_memberships"
 
-    group_pk: Mapped[int] = mapped_column(
-        ForeignKey("gallery_groups.id", ondelete="CASCADE"), primary_key=True
-    )
+    group_pk: Mapped[int] = mapped_column(ForeignKey("gallery_groups.id", ondelete="CASCADE"), primary_key=True)
     person_pk: Mapped[int] = mapped_column(
         ForeignKey("gallery_persons.id", ondelete="CASCADE"), primary_key=True, index=True
     )

@@ -204,11 +204,7 @@ class Gallery:
             else {}
         )
         persons = (
-            dict(
-                session.execute(
-                    select(PersonRow.id, PersonRow.feature).where(PersonRow.id.in_(person_pks))
-                ).all()
-            )
+            dict(session.execute(select(PersonRow.id, PersonRow.feature).where(PersonRow.id.in_(person_pks))).all())
             if person_pks
             else {}
         )
@@ -268,9 +264,7 @@ class Gallery:
 
     # ================================================================== lookups
     def _group(self, session: Session, account_id: int, group_id: str) -> GroupRow:
-        row = session.scalar(
-            select(GroupRow).where(GroupRow.account_id == account_id, GroupRow.group_id == group_id)
-        )
+        row = session.scalar(select(GroupRow).where(GroupRow.account_id == account_id, GroupRow.group_id == group_id))
         if row is None:
             raise _not_found_group(group_id)
         return row
@@ -284,14 +278,10 @@ class Gallery:
         return row
 
     def _group_pks_of(self, session: Session, person_pk: int) -> list[int]:
-        return list(
-            session.scalars(select(MembershipRow.group_pk).where(MembershipRow.person_pk == person_pk))
-        )
+        return list(session.scalars(select(MembershipRow.group_pk).where(MembershipRow.person_pk == person_pk)))
 
     def _face_rows(self, session: Session, person_pk: int) -> list[FaceRow]:
-        return list(
-            session.scalars(select(FaceRow).where(FaceRow.person_pk == person_pk).order_by(FaceRow.id))
-        )
+        return list(session.scalars(select(FaceRow).where(FaceRow.person_pk == person_pk).order_by(FaceRow.id)))
 
     @staticmethod
     def _group_info(row: GroupRow) -> GroupInfo:
@@ -331,18 +321,12 @@ class Gallery:
                 )
             ).all()
             if any(g == group_id for g, _ in existing):
-                raise ApiError(
-                    "InvalidParameterValue.GroupIdAlreadyExist", f"Group {group_id} already exists."
-                )
+                raise ApiError("InvalidParameterValue.GroupIdAlreadyExist", f"Group {group_id} already exists.")
             if existing:
                 raise ApiError("InvalidParameterValue.GroupNameAlreadyExist", f"GroupName {name} is taken.")
-            count = session.scalar(
-                select(func.count()).select_from(GroupRow).where(GroupRow.account_id == account_id)
-            )
+            count = session.scalar(select(func.count()).select_from(GroupRow).where(GroupRow.account_id == account_id))
             if (count or 0) >= MAX_GROUPS_PER_ACCOUNT:
-                raise ApiError(
-                    "InvalidParameterValue.GroupNumExceed", "The account has 100000 groups already."
-                )
+                raise ApiError("InvalidParameterValue.GroupNumExceed", "The account has 100000 groups already.")
             now = utcnow()
             row = GroupRow(
                 account_id=account_id,
@@ -363,9 +347,7 @@ class Gallery:
         with self.db.session() as session:
             self._lock_writes(session)
             group = self._group(session, account_id, group_id)
-            members = list(
-                session.scalars(select(MembershipRow.person_pk).where(MembershipRow.group_pk == group.id))
-            )
+            members = list(session.scalars(select(MembershipRow.person_pk).where(MembershipRow.group_pk == group.id)))
             elsewhere = (
                 set(
                     session.scalars(
@@ -403,9 +385,7 @@ class Gallery:
                     select(GroupRow.id).where(GroupRow.account_id == account_id, GroupRow.name == name)
                 )
                 if taken is not None:
-                    raise ApiError(
-                        "InvalidParameterValue.GroupNameAlreadyExist", f"GroupName {name} is taken."
-                    )
+                    raise ApiError("InvalidParameterValue.GroupNameAlreadyExist", f"GroupName {name} is taken.")
                 group.name = name
             if tag is not None:
                 group.tag = check.tag(tag)
@@ -413,40 +393,28 @@ class Gallery:
                 group.ex_descriptions = self._modified_descriptions(session, group, descriptions)
             group.updated_at = utcnow()
 
-    def _modified_descriptions(
-        self, session: Session, group: GroupRow, updates: list[tuple[int, str]]
-    ) -> list[str]:
+    def _modified_descriptions(self, session: Session, group: GroupRow, updates: list[tuple[int, str]]) -> list[str]:
         names = list(group.ex_descriptions or [])
         for index, value in updates:
             if index < 0 or index >= check.MAX_DESCRIPTIONS:
-                raise ApiError(
-                    "InvalidParameterValue.GroupExDescriptionsExceed", "At most 5 GroupExDescriptions."
-                )
+                raise ApiError("InvalidParameterValue.GroupExDescriptionsExceed", "At most 5 GroupExDescriptions.")
             if index < len(names):
                 names[index] = value
             elif index == len(names):
                 names.append(value)
             else:
-                raise ApiError(
-                    "InvalidParameterValue", "GroupExDescriptionIndex skips a field: add fields in order."
-                )
+                raise ApiError("InvalidParameterValue", "GroupExDescriptionIndex skips a field: add fields in order.")
         if len(set(names)) != len(names):
             raise ApiError("FailedOperation.DuplicatedGroupDescription", "GroupExDescriptions must differ.")
         check.group_descriptions(names)
         if len(names) > len(group.ex_descriptions or []):
-            for membership in session.scalars(
-                select(MembershipRow).where(MembershipRow.group_pk == group.id)
-            ):
-                membership.ex_descriptions = (list(membership.ex_descriptions or []) + [""] * len(names))[
-                    : len(names)
-                ]
+            for membership in session.scalars(select(MembershipRow).where(MembershipRow.group_pk == group.id)):
+                membership.ex_descriptions = (list(membership.ex_descriptions or []) + [""] * len(names))[: len(names)]
         return names
 
     def list_groups(self, account_id: int, offset: int, limit: int) -> tuple[list[GroupInfo], int]:
         with self.db.session() as session:
-            total = session.scalar(
-                select(func.count()).select_from(GroupRow).where(GroupRow.account_id == account_id)
-            )
+            total = session.scalar(select(func.count()).select_from(GroupRow).where(GroupRow.account_id == account_id))
             rows = session.scalars(
                 select(GroupRow)
                 .where(GroupRow.account_id == account_id)
@@ -480,15 +448,11 @@ class Gallery:
             values = check.person_descriptions([], descriptions, len(group.ex_descriptions or []))
             if (
                 session.scalar(
-                    select(PersonRow.id).where(
-                        PersonRow.account_id == account_id, PersonRow.person_id == person_id
-                    )
+                    select(PersonRow.id).where(PersonRow.account_id == account_id, PersonRow.person_id == person_id)
                 )
                 is not None
             ):
-                raise ApiError(
-                    "InvalidParameterValue.PersonIdAlreadyExist", f"Person {person_id} already exists."
-                )
+                raise ApiError("InvalidParameterValue.PersonIdAlreadyExist", f"Person {person_id} already exists.")
             self._check_group_capacity(group.id, 1)
             embedding = _normalised(face.embedding)
             person = PersonRow(
@@ -502,9 +466,7 @@ class Gallery:
             session.add(person)
             session.flush()
             session.add(
-                MembershipRow(
-                    group_pk=group.id, person_pk=person.id, ex_descriptions=values, created_at=utcnow()
-                )
+                MembershipRow(group_pk=group.id, person_pk=person.id, ex_descriptions=values, created_at=utcnow())
             )
             face_row = self._add_face_row(session, person.id, face, embedding)
             self._log(session, account_id, "put_face", group.id, face_row.id)
@@ -513,9 +475,7 @@ class Gallery:
         self.sync()
         return person_id, face_id
 
-    def _add_face_row(
-        self, session: Session, person_pk: int, face: FaceInput, embedding: np.ndarray
-    ) -> FaceRow:
+    def _add_face_row(self, session: Session, person_pk: int, face: FaceInput, embedding: np.ndarray) -> FaceRow:
         row = FaceRow(
             face_id=str(secrets.randbits(62)),
             person_pk=person_pk,
@@ -532,9 +492,7 @@ class Gallery:
 
     def _check_group_capacity(self, group_pk: int, adding: int) -> None:
         if self.index.count("face", [group_pk]) + adding > MAX_FACES_PER_GROUP:
-            raise ApiError(
-                "InvalidParameterValue.GroupFaceNumExceed", "The group holds 3000000 faces already."
-            )
+            raise ApiError("InvalidParameterValue.GroupFaceNumExceed", "The group holds 3000000 faces already.")
 
     def delete_person(self, account_id: int, person_id: str) -> None:
         with self.db.session() as session:
@@ -566,9 +524,7 @@ class Gallery:
             person = self._person(session, account_id, person_id)
             membership = session.get(MembershipRow, (group.id, person.id))
             if membership is None:
-                raise ApiError(
-                    "FailedOperation.GroupPersonMapNotExist", f"Person {person_id} is not in {group_id}."
-                )
+                raise ApiError("FailedOperation.GroupPersonMapNotExist", f"Person {person_id} is not in {group_id}.")
             if len(self._group_pks_of(session, person.id)) == 1:
                 self._forget_person(session, person)
             else:
@@ -577,9 +533,7 @@ class Gallery:
                 session.delete(membership)
         self.sync()
 
-    def modify_person_base(
-        self, account_id: int, person_id: str, name: str | None, gender: int | None
-    ) -> None:
+    def modify_person_base(self, account_id: int, person_id: str, name: str | None, gender: int | None) -> None:
         with self.db.session() as session:
             person = self._person(session, account_id, person_id)
             if name is not None:
@@ -595,9 +549,7 @@ class Gallery:
             person = self._person(session, account_id, person_id)
             membership = session.get(MembershipRow, (group.id, person.id))
             if membership is None:
-                raise ApiError(
-                    "FailedOperation.GroupPersonMapNotExist", f"Person {person_id} is not in {group_id}."
-                )
+                raise ApiError("FailedOperation.GroupPersonMapNotExist", f"Person {person_id} is not in {group_id}.")
             membership.ex_descriptions = check.person_descriptions(
                 list(membership.ex_descriptions or []), descriptions, len(group.ex_descriptions or [])
             )
@@ -611,14 +563,10 @@ class Gallery:
             person = self._person(session, account_id, person_id)
             groups = [self._group(session, account_id, g) for g in dict.fromkeys(group_ids)]
             current = self._group_pks_of(session, person.id)
-            versions = set(
-                session.scalars(select(GroupRow.face_model_version).where(GroupRow.id.in_(current)))
-            )
+            versions = set(session.scalars(select(GroupRow.face_model_version).where(GroupRow.id.in_(current))))
             new = [g for g in groups if g.id not in current]
             if len(current) + len(new) > MAX_GROUPS_PER_PERSON:
-                raise ApiError(
-                    "InvalidParameterValue.GroupNumPerPersonExceed", "A person is in at most 100 groups."
-                )
+                raise ApiError("InvalidParameterValue.GroupNumPerPersonExceed", "A person is in at most 100 groups.")
             if versions | {g.face_model_version for g in new} != versions and versions:
                 raise ApiError(
                     "FailedOperation.AcrossVersionsError",
@@ -682,15 +630,11 @@ class Gallery:
             pks = [p.id for p, _ in rows]
             if pks:
                 for person_pk, face_id in session.execute(
-                    select(FaceRow.person_pk, FaceRow.face_id)
-                    .where(FaceRow.person_pk.in_(pks))
-                    .order_by(FaceRow.id)
+                    select(FaceRow.person_pk, FaceRow.face_id).where(FaceRow.person_pk.in_(pks)).order_by(FaceRow.id)
                 ):
                     face_ids[person_pk].append(face_id)
             infos = [
-                PersonInfo(
-                    p.person_id, p.name, p.gender, face_ids[p.id], _millis(p.created_at), list(d or [])
-                )
+                PersonInfo(p.person_id, p.name, p.gender, face_ids[p.id], _millis(p.created_at), list(d or []))
                 for p, d in rows
             ]
             return infos, persons, faces, group.face_model_version
@@ -725,11 +669,7 @@ class Gallery:
                 )
                 or "3.0"
             )
-            vectors = (
-                np.stack([from_bytes(f.embedding) for f in faces])
-                if faces
-                else np.zeros((0, 128), np.float32)
-            )
+            vectors = np.stack([from_bytes(f.embedding) for f in faces]) if faces else np.zeros((0, 128), np.float32)
             feature = from_bytes(person.feature) if person.feature else fuse(vectors)
             return PersonVectors(person.id, vectors, feature, version)
 
@@ -816,9 +756,7 @@ class Gallery:
         per_query = []
         for per_group in raw:
             if by_group:
-                per_query.append(
-                    {names[g]: _best_per_person(hits, owners, names, k) for g, hits in per_group.items()}
-                )
+                per_query.append({names[g]: _best_per_person(hits, owners, names, k) for g, hits in per_group.items()})
             else:
                 merged = [h for hits in per_group.values() for h in hits]
                 per_query.append({"": _best_per_person(merged, owners, names, k)})
@@ -836,9 +774,7 @@ class Gallery:
                     .where(FaceRow.id.in_(item_pks))
                 ).all()
                 return {r[0]: (r[1], r[2], r[3]) for r in rows}
-            rows = session.execute(
-                select(PersonRow.id, PersonRow.person_id).where(PersonRow.id.in_(item_pks))
-            ).all()
+            rows = session.execute(select(PersonRow.id, PersonRow.person_id).where(PersonRow.id.in_(item_pks))).all()
             return {r[0]: (r[0], r[1], "") for r in rows}
 
     def person_details(self, person_pks: list[int]) -> dict[int, tuple[str, int, list[PersonGroupInfo]]]:
@@ -846,9 +782,7 @@ class Gallery:
         if not person_pks:
             return {}
         with self.db.session() as session:
-            persons = {
-                p.id: p for p in session.scalars(select(PersonRow).where(PersonRow.id.in_(person_pks)))
-            }
+            persons = {p.id: p for p in session.scalars(select(PersonRow).where(PersonRow.id.in_(person_pks)))}
             groups: dict[int, list[PersonGroupInfo]] = defaultdict(list)
             for person_pk, group_id, values in session.execute(
                 select(MembershipRow.person_pk, GroupRow.group_id, MembershipRow.ex_descriptions)

@@ -83,9 +83,7 @@ def group_descriptions(names: list[str]) -> list[str]:
         if len(name) > MAX_DESCRIPTION_NAME_CHARS:
             raise _bad("GroupExDescriptionsNameTooLong", "A GroupExDescription is longer than 30 characters.")
         if not _printable(name):
-            raise _bad(
-                "GroupExDescriptionsNameIllegal", "A GroupExDescription must be 1 to 30 printable characters."
-            )
+            raise _bad("GroupExDescriptionsNameIllegal", "A GroupExDescription must be 1 to 30 printable characters.")
     if len(set(names)) != len(names):
         raise _bad("GroupExDescriptionsNameIdentical", "GroupExDescriptions must differ from each other.")
     return names
@@ -105,9 +103,7 @@ def person_descriptions(current: list[str], updates: list[tuple[int, str]], fiel
         if index in seen:
             raise _bad("PersonExDescriptionsNameIdentical", "A PersonExDescriptionIndex is given twice.")
         if len(value) > MAX_DESCRIPTION_VALUE_CHARS:
-            raise _bad(
-                "PersonExDescriptionsNameTooLong", "A PersonExDescription is longer than 60 characters."
-            )
+            raise _bad("PersonExDescriptionsNameTooLong", "A PersonExDescription is longer than 60 characters.")
         seen.add(index)
         values[index] = value
     return values

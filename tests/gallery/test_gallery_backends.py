@@ -114,9 +114,7 @@ def test_core_operations_on_every_backend(runtime: Runtime) -> None:
     after = gallery.search(a, ["g1", "g2"], "face", vectors[7], 1, by_group=False).per_query[0][""][0]
     assert round(after.similarity, 4) < 1.0
     gallery.delete_person(a, "p3")
-    assert all(
-        c.person_id != "p3" for c in gallery.search(a, ["g1"], "face", vectors[3], 5, False).per_query[0][""]
-    )
+    assert all(c.person_id != "p3" for c in gallery.search(a, ["g1"], "face", vectors[3], 5, False).per_query[0][""])
     gallery.delete_group(a, "g1")
     assert gallery.get_person(a, "p1").person_id == "p1"  # still in g2
     with pytest.raises(ApiError) as error:
@@ -207,9 +205,7 @@ def test_sigkill_during_enrolment_leaves_a_consistent_gallery(tmp_path: Path) ->
             .where(~select(MembershipRow.group_pk).where(MembershipRow.person_pk == PersonRow.id).exists())
         )
         entries = session.scalar(
-            select(func.count())
-            .select_from(FaceRow)
-            .join(MembershipRow, MembershipRow.person_pk == FaceRow.person_pk)
+            select(func.count()).select_from(FaceRow).join(MembershipRow, MembershipRow.person_pk == FaceRow.person_pk)
         )
         face_rows = session.execute(select(FaceRow.id, FaceRow.embedding)).all()
     assert persons > 10 and faceless == 0 and groupless == 0

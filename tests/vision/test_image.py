@@ -37,12 +37,7 @@ def png_header_only(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
-        + chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
 
 
 def test_empty_inputs() -> None:
@@ -71,18 +66,9 @@ def test_gif_corrupt_truncated_and_bad_base64_fail_to_decode() -> None:
 
 
 def test_resolution_limits() -> None:
-    assert (
-        error_code(image=encoded(Image.new("RGB", (63, 200)), "PNG"))
-        == "FailedOperation.ImageResolutionTooSmall"
-    )
-    assert (
-        error_code(image=encoded(Image.new("RGB", (2001, 100)), "PNG"))
-        == "FailedOperation.ImageResolutionExceed"
-    )
-    assert (
-        error_code(image=encoded(Image.new("RGB", (4001, 64)), "JPEG"))
-        == "FailedOperation.ImageResolutionExceed"
-    )
+    assert error_code(image=encoded(Image.new("RGB", (63, 200)), "PNG")) == "FailedOperation.ImageResolutionTooSmall"
+    assert error_code(image=encoded(Image.new("RGB", (2001, 100)), "PNG")) == "FailedOperation.ImageResolutionExceed"
+    assert error_code(image=encoded(Image.new("RGB", (4001, 64)), "JPEG")) == "FailedOperation.ImageResolutionExceed"
     wide_jpeg = images.decode(encoded(Image.new("RGB", (3000, 64)), "JPEG"), None)
     assert (wide_jpeg.width, wide_jpeg.height, wide_jpeg.format) == (3000, 64, "JPG")
     bmp = images.decode(encoded(Image.new("RGB", (100, 80)), "BMP"), None)

@@ -52,9 +52,7 @@ class VectorIndex(Protocol):
 
     def reset(self, epoch: str) -> None: ...
 
-    def load_entries(
-        self, kind: str, account_id: int, group_pk: int, items: np.ndarray, vectors: np.ndarray
-    ) -> None:
+    def load_entries(self, kind: str, account_id: int, group_pk: int, items: np.ndarray, vectors: np.ndarray) -> None:
         """Bulk load during a rebuild (after reset)."""
         ...
 

@@ -96,9 +96,7 @@ class GroupIndex:
         """(items, vectors) of every entry (vectors float32; fp16-exact for an IVF index)."""
         if not self.is_ivf:
             items = faiss.vector_to_array(self.index.id_map).astype(np.int64)
-            vectors = (
-                self.index.index.reconstruct_n(0, self.size) if self.size else np.zeros((0, DIM), np.float32)
-            )
+            vectors = self.index.index.reconstruct_n(0, self.size) if self.size else np.zeros((0, DIM), np.float32)
             return items, vectors
         lists = self.index.invlists
         items, vectors = [], []
@@ -121,9 +119,7 @@ class GroupIndex:
             quantizer, DIM, nlist, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
         )
         sample_size = min(len(vectors), nlist * TRAIN_SAMPLE_PER_LIST)
-        sample = vectors[
-            np.random.default_rng(self.group_pk).choice(len(vectors), sample_size, replace=False)
-        ]
+        sample = vectors[np.random.default_rng(self.group_pk).choice(len(vectors), sample_size, replace=False)]
         faiss.omp_set_num_threads(os.cpu_count() or 1)
         try:
             ivf.train(sample)
@@ -138,9 +134,7 @@ class GroupIndex:
         with self.lock:
             if not self.size:
                 return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-            similarities, items = self.index.search(
-                np.ascontiguousarray(queries, dtype=np.float32), min(k, self.size)
-            )
+            similarities, items = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, self.size))
         return similarities, items
 
     def memory_bytes(self) -> int:
@@ -191,9 +185,7 @@ class EmbeddedIndex:
                 group = self._groups[(kind, group_pk)] = GroupIndex(kind, account_id, group_pk)
             return group
 
-    def load_entries(
-        self, kind: str, account_id: int, group_pk: int, items: np.ndarray, vectors: np.ndarray
-    ) -> None:
+    def load_entries(self, kind: str, account_id: int, group_pk: int, items: np.ndarray, vectors: np.ndarray) -> None:
         if len(items):
             self._group(kind, account_id, group_pk).put(items, vectors)
 

@@ -60,9 +60,7 @@ class MilvusIndex:
         schema.add_field("dummy", DataType.FLOAT_VECTOR, dim=2)
         params = self.client.prepare_index_params()
         params.add_index("dummy", index_type="FLAT", metric_type="L2")
-        self.client.create_collection(
-            self.meta, schema=schema, index_params=params, consistency_level=CONSISTENCY
-        )
+        self.client.create_collection(self.meta, schema=schema, index_params=params, consistency_level=CONSISTENCY)
 
     def _create(self, kind: str) -> None:
         from pymilvus import DataType
@@ -85,9 +83,7 @@ class MilvusIndex:
         return int(values.get("seq", "0")), values.get("epoch", "")
 
     def _write_meta(self, **values: str) -> None:
-        self.client.upsert(
-            self.meta, [{"key": k, "value": v, "dummy": [0.0, 0.0]} for k, v in values.items()]
-        )
+        self.client.upsert(self.meta, [{"key": k, "value": v, "dummy": [0.0, 0.0]} for k, v in values.items()])
 
     # ---- state
     # -------------------------------------------------------------------------------------------------
@@ -100,9 +96,7 @@ class MilvusIndex:
         self._applied_seq, self._epoch = self._read_meta()
 
     def is_current(self, epoch: str) -> bool:
-        return self._epoch == epoch and all(
-            self.client.has_collection(self._collection(k)) for k in ("face", "person")
-        )
+        return self._epoch == epoch and all(self.client.has_collection(self._collection(k)) for k in ("face", "person"))
 
     def reset(self, epoch: str) -> None:
         for kind in ("face", "person"):
@@ -114,23 +108,17 @@ class MilvusIndex:
 
     def finish_rebuild(self, epoch: str, seq: int) -> None:
         for kind in ("face", "person"):
-            self.client.flush(
-                self._collection(kind)
-            )  # sealed, indexed segments (growing ones are brute-forced)
+            self.client.flush(self._collection(kind))  # sealed, indexed segments (growing ones are brute-forced)
         self._write_meta(epoch=epoch, seq=str(seq))
         self._applied_seq, self._epoch = seq, epoch
 
     # ---- writes
     # ------------------------------------------------------------------------------------------------
-    def load_entries(
-        self, kind: str, account_id: int, group_pk: int, items: np.ndarray, vectors: np.ndarray
-    ) -> None:
+    def load_entries(self, kind: str, account_id: int, group_pk: int, items: np.ndarray, vectors: np.ndarray) -> None:
         for start in range(0, len(items), INSERT_BATCH):
             rows = [
                 _row(account_id, group_pk, int(i), v)
-                for i, v in zip(
-                    items[start : start + INSERT_BATCH], vectors[start : start + INSERT_BATCH], strict=True
-                )
+                for i, v in zip(items[start : start + INSERT_BATCH], vectors[start : start + INSERT_BATCH], strict=True)
             ]
             self.client.insert(self._collection(kind), rows)
 
@@ -153,9 +141,7 @@ class MilvusIndex:
                 for kind in ("face", "person"):
                     self.client.delete(self._collection(kind), filter=f"group_pk == {change.group_pk}")
         elif first.op == "put":
-            rows = [
-                _row(c.account_id, c.group_pk, c.item_pk, c.vector) for c in batch if c.vector is not None
-            ]
+            rows = [_row(c.account_id, c.group_pk, c.item_pk, c.vector) for c in batch if c.vector is not None]
             if rows:
                 self.client.upsert(self._collection(first.kind), rows)
         else:
