@@ -12,6 +12,7 @@ import argparse
 import base64
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -92,7 +93,8 @@ def start_server(data_dir: Path, workers: int) -> tuple[subprocess.Popen, str]:
         ],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=(data_dir.parent / "server.log").open("wb"),  # a pipe nobody reads would block the server
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -102,7 +104,17 @@ def start_server(data_dir: Path, workers: int) -> tuple[subprocess.Popen, str]:
         except OSError:
             time.sleep(0.3)
     process.kill()
-    raise RuntimeError(f"server did not start: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
+    raise RuntimeError(f"server did not start: {(data_dir.parent / 'server.log').read_text()[-2000:]}")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """SIGTERM (graceful), then SIGKILL for the server's own process group if it lingers."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 def create_account(data_dir: Path) -> dict:
@@ -225,8 +237,8 @@ def main() -> None:
             direct = direct_runner(data_dir / "direct")
             results = {}
             for label, (name, body) in cases(set(registry())).items():
-                client.call_json(name, unique(body))  # warm-up: model loading in every worker
-                client.call_json(name, unique(body))
+                for _ in range(3 * args.workers):  # warm-up: model loading in every worker (no affinity)
+                    client.call_json(name, unique(body))
                 direct(name, body)
                 http_ms, direct_ms = [], []
                 for _ in range(args.repeat):  # interleaved, so both see the same machine load
@@ -247,8 +259,7 @@ def main() -> None:
             name1, body1 = cases(set(registry()))["DetectFace 1"]
             qps_detect = throughput(lambda: sdk_client(endpoint, account), name1, body1, args.clients, args.seconds)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            stop_server(server)
     plot(results, OUT / "vision.png")
     print(
         json.dumps(

@@ -5,6 +5,7 @@ Score 40/50/60 = false-accept rate 1e-3/1e-4/1e-5 (facecloud.vision.calibration)
 
 from __future__ import annotations
 
+import numpy as np
 from pydantic import Field
 
 from facecloud.actions.common import FACE_MODEL_VERSION, load_image
@@ -55,12 +56,13 @@ def chosen_face(ctx: ActionContext, img: DecodedImage, strategy: int) -> Detecte
 def compare_face(req: CompareFaceRequest, ctx: ActionContext) -> dict:
     model_version(req.FaceModelVersion)
     vision = ctx.runtime.vision
-    embeddings = []
-    for image, url in ((req.ImageA, req.UrlA), (req.ImageB, req.UrlB)):
-        img = load_image(ctx, image, url, req.NeedRotateDetection)
+
+    def embedding(source: tuple[str | None, str | None]) -> np.ndarray:
+        img = load_image(ctx, source[0], source[1], req.NeedRotateDetection)
         face = chosen_face(ctx, img, req.FaceMatchingStrategy)
         check_quality(vision, img, face, req.QualityControl)
-        embeddings.append(vision.embed(img, face))
-    cosine = float(embeddings[0] @ embeddings[1])
+        return vision.embed(img, face)
+
+    a, b = vision.map(embedding, [(req.ImageA, req.UrlA), (req.ImageB, req.UrlB)])
     # One model serves both accepted versions; the response names the one that answered (3.0 score scale).
-    return {"Score": round(vision.score(cosine), 2), "FaceModelVersion": FACE_MODEL_VERSION}
+    return {"Score": round(vision.score(float(a @ b)), 2), "FaceModelVersion": FACE_MODEL_VERSION}

@@ -28,6 +28,7 @@ SMALL_FACE_AT_COARSE_PX = 40
 # Landmark refinement for the embedding: faces are enlarged to about this size, with this much context.
 REFINE_FACE_PX = 200
 REFINE_CONTEXT = 2.5
+REFINE_MAX_SHIFT = 0.15  # of the face size, mean over the 5 points
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class FaceDetector:
         """The same face with its 5 landmarks measured again on an enlarged crop around it.
 
         YuNet places landmarks more precisely on faces of ~200 px than on the ~100 px faces of typical photos;
-        alignment for the embedding uses the refined points (LFW: 99.33% -> 99.47%, docs/vision.md). Faces
+        alignment for the embedding uses the refined points (LFW: 99.33% -> 99.37%, docs/vision.md). Faces
         already that large, or not found again, are returned unchanged."""
         side = max(face.width, face.height)
         scale = REFINE_FACE_PX / max(side, 1)
@@ -137,7 +138,10 @@ class FaceDetector:
         best = max(candidates, key=lambda f: _iou(f, face), default=None)
         if best is None or _iou(best, face) < 0.5:
             return face
-        return replace(face, landmarks=best.landmarks)
+        # A re-measurement, not a new guess: points that moved far (e.g. a sideways face found by the rotation
+        # search, which YuNet misreads upright) are ignored.
+        moved = float(np.linalg.norm(best.landmarks - face.landmarks, axis=1).mean())
+        return replace(face, landmarks=best.landmarks) if moved <= REFINE_MAX_SHIFT * side else face
 
 
 def detection_scales(width: int, height: int, min_face_size: int) -> tuple[float, float | None]:

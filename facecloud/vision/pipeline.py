@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -28,6 +30,9 @@ if TYPE_CHECKING:
     from facecloud.vision.embedder import FaceEmbedder
     from facecloud.vision.image import DecodedImage
     from facecloud.vision.liveness import LivenessModel
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 # cached_property is not thread-safe on its own (Python 3.12 dropped its lock): one lock serialises the
 # first loads.
@@ -145,6 +150,18 @@ class Pipeline:
     def score(self, cosine: float) -> float:
         """Tencent's 0..100 Score for a cosine similarity (40/50/60 = FAR 1e-3/1e-4/1e-5)."""
         return self.calibration.score(cosine)
+
+    @_locked_once
+    def executor(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=max(2, self.threads), thread_name_prefix="facecloud-vision")
+
+    def map(self, work: Callable[[T], R], items: list[T]) -> list[R]:
+        """Run independent per-image work side by side (CompareFace's two images: half the latency on 2 cores).
+        Exceptions propagate; the first item's error wins, as when run in order."""
+        if len(items) < 2 or self.threads < 2:
+            return [work(item) for item in items]
+        futures = [self.executor.submit(work, item) for item in items]
+        return [future.result() for future in futures]
 
 
 def inference_threads(settings: Settings) -> int:

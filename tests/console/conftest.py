@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from facecloud.accounts import Credentials
 from facecloud.billing import Billing
 from facecloud.billing.catalog import CATALOG_FILE, Catalog
 from facecloud.runtime import Runtime
-from tests.conftest import REPO, LiveServer, _serve, test_settings
+from tests.conftest import LiveServer, _serve, test_settings
 
 CHROMIUM = Path(os.environ.get("FACECLOUD_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -31,7 +32,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = REPO / "docs" / "screenshots"
+# Screenshots go to a temporary folder; FACECLOUD_SCREENSHOT_DIR=docs/screenshots refreshes the docs' pictures.
+SCREENSHOTS = Path(os.environ.get("FACECLOUD_SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="facecloud-screens-"))
 OPERATOR_PASSWORD = "operator-test-password"
 
 
