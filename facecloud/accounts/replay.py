@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import Float, String, delete, select
@@ -56,6 +57,16 @@ class SqlReplayGuard:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._next_sweep = 0.0
+
+    @classmethod
+    def beside(cls, db: Database, data_dir: Path) -> SqlReplayGuard:
+        """On SQLite, a cache file of its own without fsync: replay checks must not queue behind the ledger's
+        durable commits (a crash may forget the last seconds of signatures, which expire within minutes anyway)."""
+        if not db.is_sqlite:
+            return cls(db)
+        cache = Database(f"sqlite:///{(data_dir / 'replay-cache.db').resolve()}", durable=False)
+        Base.metadata.create_all(cache.engine, tables=[SeenSignature.__table__])
+        return cls(cache)
 
     def claim(self, signature: str, action: str, ttl_s: float) -> str | None:
         now = time.time()

@@ -33,7 +33,7 @@ def make_replay_guard(runtime: Runtime, workers: int) -> ReplayGuard:
     if runtime.settings.redis_url:
         return RedisReplayGuard(runtime.settings.redis_url)
     if workers > 1:
-        return SqlReplayGuard(runtime.db)
+        return SqlReplayGuard.beside(runtime.db, runtime.settings.data_dir)
     return MemoryReplayGuard()
 
 
