@@ -11,9 +11,7 @@ import typer
 from facecloud.cli_common import DatabaseUrl, DataDir, fail, open_runtime, print_json, settings_for
 from facecloud.errors import ApiError
 
-app = typer.Typer(
-    no_args_is_help=True, help="facecloud: a self-hosted face recognition cloud (Tencent IAI API 3.0)."
-)
+app = typer.Typer(no_args_is_help=True, help="facecloud: a self-hosted face recognition cloud (Tencent IAI API 3.0).")
 accounts_app = typer.Typer(no_args_is_help=True, help="Accounts of the cloud.")
 keys_app = typer.Typer(no_args_is_help=True, help="API key pairs (SecretId/SecretKey).")
 app.add_typer(accounts_app, name="accounts")
@@ -46,6 +44,7 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="facecloud-metrics-")
     uvicorn.run(
         "facecloud.gateway.asgi:app",
+        http="facecloud.gateway.http:NoDelayH11Protocol",
         host=host,
         port=port,
         workers=workers,
