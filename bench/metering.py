@@ -85,8 +85,7 @@ def main() -> None:
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="facecloud-bench-"))
     runtime = Runtime(Settings(data_dir=data_dir))
     accounts = [
-        runtime.accounts.find(str(runtime.accounts.create(f"bench-{i}").app_id)).id
-        for i in range(args.accounts)
+        runtime.accounts.find(str(runtime.accounts.create(f"bench-{i}").app_id)).id for i in range(args.accounts)
     ]
     for _ in range(50):  # warm up: connections, the writer thread, the free packs
         _billable_call(runtime, accounts[0])
@@ -126,9 +125,7 @@ def main() -> None:
                 "throughput": levels,
                 "best_calls_per_s": max(level["calls_per_s"] for level in levels),
                 "ledger_rows": in_ledger,
-                "ledger_rows_expected": 50
-                + args.serial_calls
-                + sum(level["recorded_calls"] for level in levels),
+                "ledger_rows_expected": 50 + args.serial_calls + sum(level["recorded_calls"] for level in levels),
             }
         )
     )

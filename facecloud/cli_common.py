@@ -18,9 +18,7 @@ DataDir = Annotated[
 ]
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option(
-        "--database-url", help="SQLAlchemy URL of a server database (default: SQLite in the data folder)."
-    ),
+    typer.Option("--database-url", help="SQLAlchemy URL of a server database (default: SQLite in the data folder)."),
 ]
 
 

@@ -28,9 +28,7 @@ def reference_inputs() -> np.ndarray:
 
 
 class ConvBlock(nn.Module):
-    def __init__(
-        self, cin: int, cout: int, kernel: int, stride: int, pad: int, groups: int, prelu: bool = True
-    ):
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, pad: int, groups: int, prelu: bool = True):
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, kernel, stride, pad, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(cout)

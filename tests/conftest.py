@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,9 +68,7 @@ def sdk_client(endpoint: str, secret_id: str, secret_key: str, language: str | N
     from tencentcloud.iai.v20200303 import iai_client
 
     http = HttpProfile(endpoint=endpoint, protocol="http", reqTimeout=120)
-    profile = (
-        ClientProfile(httpProfile=http, language=language) if language else ClientProfile(httpProfile=http)
-    )
+    profile = ClientProfile(httpProfile=http, language=language) if language else ClientProfile(httpProfile=http)
     return iai_client.IaiClient(credential.Credential(secret_id, secret_key), "ap-guangzhou", profile)
 
 
@@ -89,9 +89,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 def _serve(runtime: Runtime) -> Iterator[LiveServer]:
     port = free_port()
-    config = uvicorn.Config(
-        create_app(runtime), host="127.0.0.1", port=port, log_level="warning", access_log=False
-    )
+    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning", access_log=False)
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
@@ -139,6 +137,27 @@ def postgres_url() -> str:
     if not url:
         pytest.skip("PostgreSQL tests need FACECLOUD_TEST_DATABASE_URL (.ci/run sets it)")
     return url
+
+
+@contextmanager
+def fresh_postgres_database(admin_url: str) -> Iterator[str]:
+    """A new database on the PostgreSQL server for one test or session, dropped afterwards (skip if unusable)."""
+    from sqlalchemy import create_engine, make_url, text
+
+    name = f"facecloud_t_{secrets.token_hex(4)}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - a server that is down or refuses is a skip with its reason
+        admin.dispose()
+        pytest.skip(f"PostgreSQL at FACECLOUD_TEST_DATABASE_URL is not usable: {exc}")
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -78,9 +78,7 @@ class SqlReplayGuard:
                 s.add(SeenSignature(signature=signature, action=action, expires_at=now + ttl_s))
         except IntegrityError:
             with self._db.session() as s:
-                return (
-                    s.scalar(select(SeenSignature.action).where(SeenSignature.signature == signature)) or "?"
-                )
+                return s.scalar(select(SeenSignature.action).where(SeenSignature.signature == signature)) or "?"
         return None
 
 

@@ -111,13 +111,8 @@ class Accounts:
 
     def keys(self, account_id: int) -> list[dict[str, object]]:
         with self._db.session() as s:
-            rows = s.scalars(
-                select(ApiKey).where(ApiKey.account_id == account_id).order_by(ApiKey.created_at)
-            )
-            return [
-                {"SecretId": k.secret_id, "Status": k.status, "CreatedAt": k.created_at.isoformat()}
-                for k in rows
-            ]
+            rows = s.scalars(select(ApiKey).where(ApiKey.account_id == account_id).order_by(ApiKey.created_at))
+            return [{"SecretId": k.secret_id, "Status": k.status, "CreatedAt": k.created_at.isoformat()} for k in rows]
 
     def signing_key(self, secret_id: str) -> SigningKey:
         """The active account and SecretKey behind a SecretId, or AuthFailure.SecretIdNotFound."""
@@ -135,9 +130,7 @@ class Accounts:
 
     def _load_signing_key(self, secret_id: str) -> SigningKey | None:
         with self._db.session() as s:
-            row = s.execute(
-                select(ApiKey, Account).join(Account).where(ApiKey.secret_id == secret_id)
-            ).first()
+            row = s.execute(select(ApiKey, Account).join(Account).where(ApiKey.secret_id == secret_id)).first()
             if row is None:
                 return None
             key, account = row
@@ -147,9 +140,5 @@ class Accounts:
 
     def _add_key(self, s, account: Account) -> Credentials:  # type: ignore[no-untyped-def]
         secret_id, secret_key = new_secret_id(), new_secret_key()
-        s.add(
-            ApiKey(
-                secret_id=secret_id, account_id=account.id, secret_key_encrypted=self._box.seal(secret_key)
-            )
-        )
+        s.add(ApiKey(secret_id=secret_id, account_id=account.id, secret_key_encrypted=self._box.seal(secret_key)))
         return Credentials(account.app_id, secret_id, secret_key)

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import Field
 
-from facecloud.actions.common import ImageRequest, load_image
-from facecloud.actions.detect import DETECT_FACE_VERSIONS, model_version, no_face
+from facecloud.actions.common import ImageRequest, load_image, model_version
+from facecloud.actions.detect import DETECT_FACE_VERSIONS, no_face
 from facecloud.gateway.registry import ActionContext, action
 from facecloud.vision.landmarks90 import face_shape
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from facecloud.errors import ApiError
 from facecloud.gateway.registry import ActionContext, TencentRequest
 
 if TYPE_CHECKING:
@@ -24,3 +25,16 @@ class ImageRequest(TencentRequest):
 
 def load_image(ctx: ActionContext, image: str | None, url: str | None, need_rotate: int = 0) -> DecodedImage:
     return ctx.runtime.vision.decode(image=image, url=url, need_rotate=bool(need_rotate))
+
+
+def model_version(requested: str | None, allowed: tuple[str, ...]) -> str:
+    """The FaceModelVersion asked for (3.0 when absent), or FaceModelVersionIllegal."""
+    if requested in (None, ""):
+        return FACE_MODEL_VERSION
+    if requested not in allowed:
+        raise ApiError(
+            "InvalidParameterValue.FaceModelVersionIllegal",
+            f"FaceModelVersion must be one of {', '.join(allowed)}.",
+            f"算法模型版本不合法，支持：{'、'.join(allowed)}。",
+        )
+    return requested

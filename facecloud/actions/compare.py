@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from facecloud.actions.common import FACE_MODEL_VERSION, load_image
+from facecloud.actions.common import FACE_MODEL_VERSION, load_image, model_version
 from facecloud.errors import ApiError
 from facecloud.gateway.registry import ActionContext, TencentRequest, action
 from facecloud.vision.detector import DetectedFace
@@ -31,18 +31,6 @@ class CompareFaceRequest(TencentRequest):
     FaceMatchingStrategy: int = Field(MOST_CONFIDENT, ge=0, le=1)
 
 
-def model_version(requested: str | None) -> str:
-    if requested in (None, ""):
-        return FACE_MODEL_VERSION
-    if requested not in MODEL_VERSIONS:
-        raise ApiError(
-            "InvalidParameterValue.FaceModelVersionIllegal",
-            f"FaceModelVersion must be one of {', '.join(MODEL_VERSIONS)}.",
-            "算法模型版本不合法。",
-        )
-    return requested
-
-
 def chosen_face(ctx: ActionContext, img: DecodedImage, strategy: int) -> DetectedFace:
     faces = ctx.runtime.vision.detect(img, max_faces=120, min_face_size=MIN_FACE_SIZE)
     if not faces:
@@ -54,7 +42,7 @@ def chosen_face(ctx: ActionContext, img: DecodedImage, strategy: int) -> Detecte
 
 @action("CompareFace", CompareFaceRequest, service="compare")
 def compare_face(req: CompareFaceRequest, ctx: ActionContext) -> dict:
-    model_version(req.FaceModelVersion)
+    model_version(req.FaceModelVersion, MODEL_VERSIONS)
     vision = ctx.runtime.vision
 
     def embedding(source: tuple[str | None, str | None]) -> np.ndarray:

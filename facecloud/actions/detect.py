@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from facecloud.actions.common import FACE_MODEL_VERSION, ImageRequest, load_image
+from facecloud.actions.common import ImageRequest, load_image, model_version
 from facecloud.errors import ApiError
 from facecloud.gateway.registry import ActionContext, action
 from facecloud.vision.analysis import ATTRIBUTE_FACES, FaceAnalysis
@@ -93,18 +93,6 @@ class DetectFaceAttributesRequest(ImageRequest):
     MaxFaceNum: int = Field(1, ge=1, le=120)
     FaceAttributesType: str | None = None
     FaceModelVersion: str | None = None
-
-
-def model_version(requested: str | None, allowed: tuple[str, ...]) -> str:
-    if requested in (None, ""):
-        return FACE_MODEL_VERSION
-    if requested not in allowed:
-        raise ApiError(
-            "InvalidParameterValue.FaceModelVersionIllegal",
-            f"FaceModelVersion must be one of {', '.join(allowed)}.",
-            f"算法模型版本不合法，支持：{'、'.join(allowed)}。",
-        )
-    return requested
 
 
 def no_face() -> ApiError:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from facecloud.actions.common import FACE_MODEL_VERSION, load_image
+from facecloud.actions.common import FACE_MODEL_VERSION, load_image, model_version
 from facecloud.errors import ApiError
 from facecloud.gateway.registry import ActionContext, TencentRequest, action
 
@@ -26,18 +26,6 @@ class DetectLiveFaceAccurateRequest(TencentRequest):
     Image: str | None = None
     Url: str | None = None
     FaceModelVersion: str | None = None
-
-
-def _model_version(requested: str | None, allowed: tuple[str, ...]) -> str:
-    if requested in (None, ""):
-        return FACE_MODEL_VERSION
-    if requested not in allowed:
-        raise ApiError(
-            "InvalidParameterValue.FaceModelVersionIllegal",
-            f"FaceModelVersion must be one of {', '.join(allowed)}.",
-            f"算法模型版本不合法，支持：{'、'.join(allowed)}。",
-        )
-    return requested
 
 
 def _live_score(ctx: ActionContext, image: str | None, url: str | None, min_face_px: int) -> float:
@@ -61,13 +49,13 @@ def _live_score(ctx: ActionContext, image: str | None, url: str | None, min_face
 def detect_live_face(req: DetectLiveFaceRequest, ctx: ActionContext) -> dict[str, Any]:
     from facecloud.vision.liveness import RECOMMENDED_THRESHOLD
 
-    version = _model_version(req.FaceModelVersion, LIVE_FACE_VERSIONS)
+    version = model_version(req.FaceModelVersion, LIVE_FACE_VERSIONS)
     score = _live_score(ctx, req.Image, req.Url, min_face_px=DETECT_MIN_FACE_PX)
     return {"Score": score, "FaceModelVersion": version, "IsLiveness": score >= RECOMMENDED_THRESHOLD}
 
 
 @action("DetectLiveFaceAccurate", DetectLiveFaceAccurateRequest, service="liveness")
 def detect_live_face_accurate(req: DetectLiveFaceAccurateRequest, ctx: ActionContext) -> dict[str, Any]:
-    version = _model_version(req.FaceModelVersion, (FACE_MODEL_VERSION,))
+    version = model_version(req.FaceModelVersion, (FACE_MODEL_VERSION,))
     score = _live_score(ctx, req.Image, req.Url, min_face_px=ACCURATE_MIN_FACE_PX)
     return {"Score": score, "FaceModelVersion": version}

@@ -63,10 +63,7 @@ class WebhookSender:
         t = Alert.__table__
         with self._db.engine.connect() as conn:
             pending = conn.execute(
-                select(t)
-                .where(t.c.delivered_at.is_(None), t.c.attempts < MAX_ATTEMPTS)
-                .order_by(t.c.id)
-                .limit(100)
+                select(t).where(t.c.delivered_at.is_(None), t.c.attempts < MAX_ATTEMPTS).order_by(t.c.id).limit(100)
             ).all()
         delivered = 0
         with httpx.Client(timeout=self._timeout_s) as http:

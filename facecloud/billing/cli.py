@@ -21,9 +21,7 @@ billing_app.add_typer(bill_app, name="bill")
 
 Service = Annotated[
     str,
-    typer.Option(
-        "--service", help="detect, landmarks, compare, verify, search, multi_search, person_mgmt or liveness"
-    ),
+    typer.Option("--service", help="detect, landmarks, compare, verify, search, multi_search, person_mgmt or liveness"),
 ]
 AccountRef = Annotated[str, typer.Argument(help="AppId, SecretId or name")]
 Month = Annotated[str | None, typer.Option("--month", help="YYYY-MM in the billing time zone")]
@@ -68,12 +66,8 @@ def quote_command(
 @billing_app.command("plan")
 def plan_command(
     service: Service,
-    calls_per_year: Annotated[
-        int, typer.Option("--calls-per-year", help="Billable calls expected in a year.")
-    ],
-    shown: Annotated[
-        int, typer.Option("--shown", help="How many of the cheapest alternatives to print.")
-    ] = 10,
+    calls_per_year: Annotated[int, typer.Option("--calls-per-year", help="Billable calls expected in a year.")],
+    shown: Annotated[int, typer.Option("--shown", help="How many of the cheapest alternatives to print.")] = 10,
 ) -> None:
     """The cheapest mix of packs and postpaid for a yearly volume, with the alternatives compared."""
     try:

@@ -181,9 +181,7 @@ class LocalDays:
             local = at.astimezone(self._zone)
             midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
             self._start = midnight.astimezone(UTC)
-            self._end = (
-                (midnight.replace(tzinfo=None) + timedelta(days=1)).replace(tzinfo=self._zone).astimezone(UTC)
-            )
+            self._end = (midnight.replace(tzinfo=None) + timedelta(days=1)).replace(tzinfo=self._zone).astimezone(UTC)
             self._labels = (month_of(at, self._zone), day_of(at, self._zone))
         return self._labels
 
@@ -204,12 +202,9 @@ def _executemany(
     SQLAlchemy would. The SQL is the same on SQLite and PostgreSQL."""
     processors = [table.c[name].type.bind_processor(conn.dialect) for name in columns]
     sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) "
-        f"VALUES ({', '.join([_marker(conn)] * len(columns))}){suffix}"
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([_marker(conn)] * len(columns))}){suffix}"
     )
-    conn.exec_driver_sql(
-        sql, [tuple(p(v) if p else v for p, v in zip(processors, row, strict=True)) for row in rows]
-    )
+    conn.exec_driver_sql(sql, [tuple(p(v) if p else v for p, v in zip(processors, row, strict=True)) for row in rows])
 
 
 def _add_counters(

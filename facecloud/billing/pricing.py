@@ -31,9 +31,7 @@ class MonthCharge:
         return self.free_calls + self.postpaid_calls
 
 
-def month_charge(
-    catalog: Catalog, service: str, free_calls: int, pack_calls: int, postpaid_calls: int
-) -> MonthCharge:
+def month_charge(catalog: Catalog, service: str, free_calls: int, pack_calls: int, postpaid_calls: int) -> MonthCharge:
     """Reach-the-tier: the tier volume (free-pack + postpaid calls, not pack-covered ones) picks one unit
     price for every postpaid call; the free pack is never priced; the line is rounded half-up to 0.01 CNY."""
     tier, unit_price = catalog.unit_price(service, free_calls + postpaid_calls)
@@ -91,9 +89,7 @@ def quote(catalog: Catalog, service: str, calls: int, packs: list[int]) -> dict[
     }
 
 
-def _year_cost(
-    catalog: Catalog, service: str, monthly_calls: list[int], pack_capacity: int
-) -> dict[str, object]:
+def _year_cost(catalog: Catalog, service: str, monthly_calls: list[int], pack_capacity: int) -> dict[str, object]:
     """A year of months with packs bought at its start: packs cover calls beyond the free pack until used
     up."""
     free = pack = postpaid = 0

@@ -62,9 +62,7 @@ class Billing:
         self._arrears_cache.pop(account_id, None)
         return state.as_json()
 
-    def buy_pack(
-        self, account_id: int, service: str, size: int, at: datetime | None = None
-    ) -> dict[str, object]:
+    def buy_pack(self, account_id: int, service: str, size: int, at: datetime | None = None) -> dict[str, object]:
         """Buy one prepaid pack of `size` calls from the available balance (no refund)."""
         try:
             self.catalog.service(service).pack_price(size)
@@ -100,9 +98,7 @@ class Billing:
         self._check_month_over(month, aware(at) if at else utcnow())
         with self.db.engine.connect() as conn:
             unbilled = [
-                i
-                for i in settlement.candidates(conn, month)
-                if settlement.existing_bill(conn, i, month) is None
+                i for i in settlement.candidates(conn, month) if settlement.existing_bill(conn, i, month) is None
             ]
         issued = []
         for account_id in unbilled:

@@ -22,18 +22,14 @@ def bill_lines(conn: Connection, catalog: Catalog, account_id: int, month: str) 
         .where(t.c.account_id == account_id, t.c.month == month, t.c.calls > 0)
         .order_by(t.c.service)
     )
-    return [
-        month_charge(catalog, row.service, row.free_calls, row.pack_calls, row.postpaid_calls) for row in rows
-    ]
+    return [month_charge(catalog, row.service, row.free_calls, row.pack_calls, row.postpaid_calls) for row in rows]
 
 
 def candidates(conn: Connection, month: str) -> list[int]:
     """Accounts with something to settle for `month`: usage in it, or a wallet."""
     usage, wallets = UsageMonth.__table__, Wallet.__table__
     used = select(usage.c.account_id).where(usage.c.month == month)
-    return sorted(
-        set(conn.execute(used).scalars()) | set(conn.execute(select(wallets.c.account_id)).scalars())
-    )
+    return sorted(set(conn.execute(used).scalars()) | set(conn.execute(select(wallets.c.account_id)).scalars()))
 
 
 def existing_bill(conn: Connection, account_id: int, month: str) -> int | None:
@@ -56,9 +52,7 @@ def settle(conn: Connection, catalog: Catalog, account_id: int, month: str, at: 
     total = sum((line.amount for line in lines), ZERO)
     state = wallet.load(conn, account_id)
     released = state.frozen
-    state = wallet.change(
-        conn, state, "freeze_release", ZERO, reference=f"bill:{month}", freeze_target=ZERO, at=at
-    )
+    state = wallet.change(conn, state, "freeze_release", ZERO, reference=f"bill:{month}", freeze_target=ZERO, at=at)
     state = wallet.change(conn, state, "bill", -total, reference=f"bill:{month}", at=at)
     state = wallet.change(
         conn,

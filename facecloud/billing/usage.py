@@ -17,9 +17,7 @@ from facecloud.billing.pricing import month_charge
 COUNTERS = ("calls", "free_calls", "pack_calls", "postpaid_calls")
 
 
-def daily(
-    conn: Connection, account_id: int, month: str, service: str | None = None
-) -> list[dict[str, object]]:
+def daily(conn: Connection, account_id: int, month: str, service: str | None = None) -> list[dict[str, object]]:
     t = UsageDay.__table__
     query = select(t).where(t.c.account_id == account_id, t.c.month == month)
     if service:

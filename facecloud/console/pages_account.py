@@ -80,8 +80,7 @@ def daily_chart(month: str, days: list[dict[str, Any]], names: dict[str, str]) -
 
 def split_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
     datasets = [
-        {"label": label, "key": key, "data": [int(row[counter]) for row in rows]}
-        for counter, key, label in SPLIT
+        {"label": label, "key": key, "data": [int(row[counter]) for row in rows]} for counter, key, label in SPLIT
     ]
     return {
         "type": "bar",
@@ -122,9 +121,7 @@ def packs(ctx: Ctx) -> Response:
 def pack_view(pack: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     left = 100.0 * int(pack["remaining"]) / int(pack["size"])
     level = "bad" if left == 0 else "warn" if left < 15 else ""
-    pill = {"active": "warn" if level else "ok", "exhausted": "bad", "expired": "off"}.get(
-        str(pack["status"]), ""
-    )
+    pill = {"active": "warn" if level else "ok", "exhausted": "bad", "expired": "off"}.get(str(pack["status"]), "")
     status = "low" if pack["status"] == "active" and level else pack["status"]
     return {
         **pack,
@@ -149,9 +146,7 @@ def buy_pack(ctx: Ctx) -> Response:
     except ValueError:
         raise ApiError("InvalidParameterValue", "choose a pack size") from None
     pack = ctx.runtime.billing.buy_pack(account.id, ctx.param("service"), size)
-    message = (
-        f"Bought pack #{pack['id']}: {size_label(size)} of {ctx.param('service')} for {pack['price']} CNY."
-    )
+    message = f"Bought pack #{pack['id']}: {size_label(size)} of {ctx.param('service')} for {pack['price']} CNY."
     return ctx.redirect("/console/packs", "ok", message)
 
 

@@ -97,8 +97,7 @@ def persons(ctx: Ctx) -> Response:
         if _matches(query, p.get("PersonId"), p.get("PersonName"))
     ]
     rows = [
-        {**p, "faces": len(p.get("FaceIds") or []), "created": _when(p.get("CreationTimestamp"))}
-        for p in found[:SHOWN]
+        {**p, "faces": len(p.get("FaceIds") or []), "created": _when(p.get("CreationTimestamp"))} for p in found[:SHOWN]
     ]
     counts = invoke(ctx.runtime, ctx.account, "GetPersonListNum", {"GroupId": group_id})
     return ctx.render(
@@ -134,9 +133,7 @@ def create_person(ctx: Ctx) -> Response:
     else:
         raise ApiError("InvalidParameterValue", "a person needs a face image: upload one or give its URL")
     result = invoke(ctx.runtime, ctx.account, "CreatePerson", fields)
-    return ctx.redirect(
-        _group_href(group_id), "ok", f"Person {person_id} created (face {result.get('FaceId')})."
-    )
+    return ctx.redirect(_group_href(group_id), "ok", f"Person {person_id} created (face {result.get('FaceId')}).")
 
 
 def delete_person(ctx: Ctx) -> Response:

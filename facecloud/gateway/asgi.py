@@ -7,6 +7,4 @@ from facecloud.runtime import Runtime
 
 configure()
 _settings = Settings.from_env()
-app = create_app(
-    Runtime(_settings, migrate=False), workers=int(__import__("os").environ.get("FACECLOUD_WORKERS", "1"))
-)
+app = create_app(Runtime(_settings, migrate=False), workers=int(__import__("os").environ.get("FACECLOUD_WORKERS", "1")))

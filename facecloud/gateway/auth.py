@@ -41,9 +41,7 @@ def verify(
     if abs(time.time() - timestamp) > window_s:
         raise ApiError("AuthFailure.SignatureExpire")
     if auth.service != SERVICE:
-        raise ApiError(
-            "AuthFailure.SignatureFailure", f"The credential scope must name the service `{SERVICE}`."
-        )
+        raise ApiError("AuthFailure.SignatureFailure", f"The credential scope must name the service `{SERVICE}`.")
     if auth.date != datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d"):
         raise ApiError("AuthFailure.SignatureFailure", "The credential date does not match X-TC-Timestamp.")
     key = accounts.signing_key(auth.secret_id)
@@ -56,16 +54,12 @@ def verify(
         tc3.payload_hash(b"" if method == "GET" else body, headers.get("x-tc-content-sha256")),
     )
     to_sign = tc3.string_to_sign(str(timestamp), auth.date, auth.service, canonical)
-    if not tc3.signatures_match(
-        tc3.signature(key.secret_key, auth.date, auth.service, to_sign), auth.signature
-    ):
+    if not tc3.signatures_match(tc3.signature(key.secret_key, auth.date, auth.service, to_sign), auth.signature):
         raise ApiError("AuthFailure.SignatureFailure")
     return key, auth.signature
 
 
-def refuse_replay(
-    replay_guard: ReplayGuard, action: str, signature: str, window_s: int, read_only: bool
-) -> None:
+def refuse_replay(replay_guard: ReplayGuard, action: str, signature: str, window_s: int, read_only: bool) -> None:
     first_action = replay_guard.claim(signature, action, window_s * 2)
     if first_action is None or (read_only and first_action == action):
         return

@@ -21,6 +21,4 @@ def success(fields: dict[str, Any], request_id: str) -> Response:
 
 def failure(error: ApiError, request_id: str, language: str) -> Response:
     message = error.message_for(language)
-    return _json_response(
-        {"Response": {"Error": {"Code": error.code, "Message": message}, "RequestId": request_id}}
-    )
+    return _json_response({"Response": {"Error": {"Code": error.code, "Message": message}, "RequestId": request_id}})

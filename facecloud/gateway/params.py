@@ -32,9 +32,7 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
             f"请求包体不是合法的 JSON：{exc}",
         ) from None
     if not isinstance(params, dict):
-        raise ApiError(
-            "InvalidParameter", "The request body must be a JSON object.", "请求包体必须是 JSON 对象。"
-        )
+        raise ApiError("InvalidParameter", "The request body must be a JSON object.", "请求包体必须是 JSON 对象。")
     return params
 
 

@@ -58,9 +58,7 @@ _REGISTRY: dict[str, Action] = {}
 
 def action(
     name: str, request: type[Req], service: Service = None, limit_group: str = ""
-) -> Callable[
-    [Callable[[Req, ActionContext], dict[str, Any]]], Callable[[Req, ActionContext], dict[str, Any]]
-]:
+) -> Callable[[Callable[[Req, ActionContext], dict[str, Any]]], Callable[[Req, ActionContext], dict[str, Any]]]:
     """Register a handler: `@action("DetectFace", DetectFaceRequest, service="detect")`.
 
     The handler is a plain function (typed request, context) -> dict of response fields (no RequestId);

@@ -48,9 +48,7 @@ def canonical_request(
     payload_hash: str,
 ) -> str:
     # Tencent lowercases names and values (its published example signs `x-tc-action:describeinstances`).
-    canonical_headers = "".join(
-        f"{name}:{headers.get(name, '').strip().lower()}\n" for name in signed_headers
-    )
+    canonical_headers = "".join(f"{name}:{headers.get(name, '').strip().lower()}\n" for name in signed_headers)
     return "\n".join([method, path, query, canonical_headers, ";".join(signed_headers), payload_hash])
 
 
@@ -93,9 +91,7 @@ def sign_headers(
 
     date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
     headers = {"content-type": "application/json", "host": host}
-    canonical = canonical_request(
-        "POST", "/", "", headers, ("content-type", "host"), payload_hash(body, None)
-    )
+    canonical = canonical_request("POST", "/", "", headers, ("content-type", "host"), payload_hash(body, None))
     sig = signature(secret_key, date, service, string_to_sign(str(timestamp), date, service, canonical))
     signed = {
         "Content-Type": "application/json",

@@ -82,15 +82,11 @@ def face_chip(bgr: np.ndarray, five_points: np.ndarray, size: int) -> np.ndarray
     pass
     filters (pyramid) a chip taken from a much larger face."""
     template = (CHIP_PADDING + DLIB_TEMPLATE) / (2 * CHIP_PADDING + 1)
-    face_scale = np.linalg.norm(five_points[0] - five_points[2]) / (
-        np.linalg.norm(template[0] - template[2]) * size
-    )
+    face_scale = np.linalg.norm(five_points[0] - five_points[2]) / (np.linalg.norm(template[0] - template[2]) * size)
     oversample = int(np.clip(np.floor(face_scale), 1, 4))
     render = size * oversample
     matrix = similarity_from(five_points, template * render)
-    chip = cv2.warpAffine(
-        bgr, matrix, (render, render), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
-    )
+    chip = cv2.warpAffine(bgr, matrix, (render, render), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     if oversample > 1:
         chip = cv2.resize(chip, (size, size), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(chip, cv2.COLOR_BGR2RGB)
@@ -119,9 +115,7 @@ class AgeGenderModel:
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = self._threads
                 options.inter_op_num_threads = 1
-                session = ort.InferenceSession(
-                    str(self._paths[name]), options, providers=["CPUExecutionProvider"]
-                )
+                session = ort.InferenceSession(str(self._paths[name]), options, providers=["CPUExecutionProvider"])
                 self._sessions[name] = session
             return session
 

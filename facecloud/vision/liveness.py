@@ -48,9 +48,7 @@ BOX_CENTRE_SHIFT = 0.07
 # (on 25 multi-megapixel live photos this accepted 92% as live, against 88% cropping the full-size photo).
 WORKING_LONG_SIDE = 640
 
-SessionFactory = Callable[
-    [Path | bytes], Any
-]  # .onnx path or bytes -> an InferenceSession (Pipeline.ort_session)
+SessionFactory = Callable[[Path | bytes], Any]  # .onnx path or bytes -> an InferenceSession (Pipeline.ort_session)
 
 
 @dataclass(frozen=True)
@@ -61,9 +59,7 @@ class WeightFile:
 
 
 WEIGHTS = (
-    WeightFile(
-        "2.7_80x80_MiniFASNetV2.pth", "a5eb02e1843f19b5386b953cc4c9f011c3f985d0ee2bb9819eea9a142099bec0", 2.7
-    ),
+    WeightFile("2.7_80x80_MiniFASNetV2.pth", "a5eb02e1843f19b5386b953cc4c9f011c3f985d0ee2bb9819eea9a142099bec0", 2.7),
     WeightFile(
         "4_0_0_80x80_MiniFASNetV1SE.pth",
         "84ee1d37d96894d5e82de5a57df044ef80a58be2b218b5ed7cdfd875ec2f5990",
@@ -148,9 +144,7 @@ def crop_for_scale(bgr: np.ndarray, box: tuple[float, float, float, float], scal
 def _cpu_session(model: Path | bytes) -> Any:
     import onnxruntime as ort
 
-    return ort.InferenceSession(
-        model if isinstance(model, bytes) else str(model), providers=["CPUExecutionProvider"]
-    )
+    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), providers=["CPUExecutionProvider"])
 
 
 class LivenessModel:

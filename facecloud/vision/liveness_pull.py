@@ -57,9 +57,7 @@ def _download(client: httpx.Client, url: str, weight: WeightFile, target: Path) 
             for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > MAX_WEIGHT_BYTES:
-                    raise PullError(
-                        f"GET {url}: more than {MAX_WEIGHT_BYTES} bytes, not a MiniFASNet weight file"
-                    )
+                    raise PullError(f"GET {url}: more than {MAX_WEIGHT_BYTES} bytes, not a MiniFASNet weight file")
                 digest.update(chunk)
                 out.write(chunk)
         if digest.hexdigest() != weight.sha256:

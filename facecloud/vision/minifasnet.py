@@ -70,9 +70,7 @@ class _StorageType:
 class _TensorRef:
     """A tensor whose storage bytes may not be read yet (the legacy format stores them after the pickle)."""
 
-    def __init__(
-        self, storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...]
-    ) -> None:
+    def __init__(self, storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...]) -> None:
         self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
 
     def materialise(self) -> np.ndarray:
@@ -88,9 +86,7 @@ class _TensorRef:
         return np.array(view)
 
 
-def _rebuild_tensor(
-    storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...], *_: object
-):
+def _rebuild_tensor(storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...], *_: object):
     return _TensorRef(storage, offset, size, stride)
 
 
@@ -141,9 +137,7 @@ def _read_zip_format(path: Path, storages: dict[str, _Storage]) -> dict[str, _Te
         root = pickle_name.removesuffix("data.pkl")
         refs = _StateDictUnpickler(io.BytesIO(archive.read(pickle_name)), storages).load()
         for key, storage in storages.items():
-            storage.array = np.frombuffer(
-                archive.read(f"{root}data/{key}"), dtype=storage.dtype.newbyteorder("<")
-            )
+            storage.array = np.frombuffer(archive.read(f"{root}data/{key}"), dtype=storage.dtype.newbyteorder("<"))
     return refs
 
 
@@ -278,9 +272,7 @@ def build_onnx(weights: dict[str, np.ndarray], input_size: int = 80):
         ],
         g.initializers,
     )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="facecloud"
-    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="facecloud")
     model.ir_version = 8
     checker.check_model(model)
     return model
@@ -292,8 +284,6 @@ def convert(pth: Path, onnx_path: Path, input_size: int = 80) -> None:
 
     model = build_onnx(read_state_dict(pth), input_size)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = onnx_path.with_name(
-        f".{onnx_path.name}.{uuid.uuid4().hex}.partial"
-    )  # workers may race: each own
+    partial = onnx_path.with_name(f".{onnx_path.name}.{uuid.uuid4().hex}.partial")  # workers may race: each own
     onnx.save_model(model, str(partial))
     partial.replace(onnx_path)

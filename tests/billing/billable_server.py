@@ -45,9 +45,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     args = parser.parse_args()
     settings = Settings.from_env(data_dir=args.data_dir, rate_limit_qps=0)
-    uvicorn.run(
-        create_app(Runtime(settings)), host="127.0.0.1", port=args.port, log_level="warning", access_log=False
-    )
+    uvicorn.run(create_app(Runtime(settings)), host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":

@@ -107,9 +107,7 @@ def test_pack_expires_on_the_exact_instant_one_year_later(billing: Billing, acco
     pack = billing.buy_pack(account_id, "search", 1_000_000, at=bought)
     assert pack["expires_at"] == "2026-03-15T02:00:00+00:00"
     record_many(billing, account_id, "search", 10_000, datetime(2026, 3, 1, tzinfo=UTC))
-    billing.record_call(
-        account_id, "search", "SearchFaces", "before", at=datetime(2026, 3, 15, 1, 59, 59, tzinfo=UTC)
-    )
+    billing.record_call(account_id, "search", "SearchFaces", "before", at=datetime(2026, 3, 15, 1, 59, 59, tzinfo=UTC))
     assert _last_source(billing, account_id) == ("pack", pack["id"])
     billing.record_call(account_id, "search", "SearchFaces", "at", at=datetime(2026, 3, 15, 2, 0, tzinfo=UTC))
     assert _last_source(billing, account_id) == ("postpaid", None)
@@ -144,9 +142,7 @@ def test_the_billing_time_zone_is_configurable(tmp_path: Path) -> None:
     runtime = Runtime(settings_in(tmp_path, billing_timezone="UTC"))
     try:
         account = runtime.accounts.find(str(runtime.accounts.create("utc").app_id)).id
-        runtime.billing.record_call(
-            account, "detect", "DetectFace", "x", at=datetime(2025, 12, 31, 20, tzinfo=UTC)
-        )
+        runtime.billing.record_call(account, "detect", "DetectFace", "x", at=datetime(2025, 12, 31, 20, tzinfo=UTC))
         assert runtime.billing.usage_monthly(account)[0]["month"] == "2025-12"  # 2026-01-01 04:00 in Shanghai
     finally:
         runtime.close()
@@ -198,9 +194,7 @@ def test_settlement_bill_lines_at_the_tier_boundaries(billing: Billing, account_
     }
 
 
-def test_settlement_twice_issues_one_bill_and_releases_last_months_freeze(
-    billing: Billing, account_id: int
-) -> None:
+def test_settlement_twice_issues_one_bill_and_releases_last_months_freeze(billing: Billing, account_id: int) -> None:
     billing.top_up(account_id, "1000")
     record_many(billing, account_id, "landmarks", 60_000, datetime(2025, 5, 3, tzinfo=UTC))  # 50,000 postpaid
     first = billing.settle(account_id, "2025-05", at=JUNE_2)
@@ -227,9 +221,7 @@ def test_a_month_not_over_cannot_be_settled(billing: Billing, account_id: int) -
 
 
 def test_arrears_block_billable_calls_until_a_top_up_and_keep_data(billing: Billing, account_id: int) -> None:
-    record_many(
-        billing, account_id, "compare", 20_000, datetime(2025, 5, 3, tzinfo=UTC)
-    )  # 10,000 postpaid = 32
+    record_many(billing, account_id, "compare", 20_000, datetime(2025, 5, 3, tzinfo=UTC))  # 10,000 postpaid = 32
     bill = billing.settle(account_id, "2025-05", at=JUNE_2)
     assert (bill["total"], bill["in_arrears"]) == ("32.00", True)
     with pytest.raises(ApiError) as error:

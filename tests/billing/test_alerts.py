@@ -50,9 +50,7 @@ def _runtime_with_exhausted_pack(tmp_path: Path, url: str) -> tuple[Runtime, int
     return runtime, account, pack["id"]
 
 
-def test_alerts_are_posted_to_the_webhook(
-    tmp_path: Path, webhook: tuple[str, list[dict[str, object]]]
-) -> None:
+def test_alerts_are_posted_to_the_webhook(tmp_path: Path, webhook: tuple[str, list[dict[str, object]]]) -> None:
     url, received = webhook
     runtime, account, pack_id = _runtime_with_exhausted_pack(tmp_path, url)
     try:
@@ -63,9 +61,7 @@ def test_alerts_are_posted_to_the_webhook(
         assert sorted(r["alert"]["kind"] for r in received) == ["pack_exhausted", "pack_low"]
         assert all(r["alert"]["pack_id"] == pack_id for r in received)
         deadline = time.time() + 5
-        while (
-            any(a["delivered_at"] is None for a in runtime.billing.alerts(account)) and time.time() < deadline
-        ):
+        while any(a["delivered_at"] is None for a in runtime.billing.alerts(account)) and time.time() < deadline:
             time.sleep(0.05)
         assert all(a["delivered_at"] for a in runtime.billing.alerts(account))
     finally:

@@ -134,9 +134,7 @@ def _ledger(data_dir: Path, account_id: int) -> tuple[list[str], int]:
         with runtime.db.session() as s:
             ids = list(s.scalars(select(UsageEntry.request_id).where(UsageEntry.account_id == account_id)))
             counted = s.scalar(
-                select(func.coalesce(func.sum(UsageMonth.calls), 0)).where(
-                    UsageMonth.account_id == account_id
-                )
+                select(func.coalesce(func.sum(UsageMonth.calls), 0)).where(UsageMonth.account_id == account_id)
             )
         return ids, int(counted)
     finally:
@@ -149,9 +147,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_call_and_invents_none(data_dir
     server = ServerProcess(data_dir)
     seen: dict[str, list[str]] = {"billable": [], "free": [], "unanswered": [], "unexpected": []}
     lock, stop = threading.Lock(), threading.Event()
-    threads = [
-        threading.Thread(target=_stream, args=(server, creds, stop, seen, lock, i)) for i in range(CLIENTS)
-    ]
+    threads = [threading.Thread(target=_stream, args=(server, creds, stop, seen, lock, i)) for i in range(CLIENTS)]
     try:
         for t in threads:
             t.start()
@@ -170,9 +166,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_call_and_invents_none(data_dir
 
     restarted = ServerProcess(data_dir)  # recovery: the server starts on the same data and serves again
     try:
-        after = restarted.client(creds).call_json("_TestBillable", {"Outcome": "Success"})["Response"][
-            "RequestId"
-        ]
+        after = restarted.client(creds).call_json("_TestBillable", {"Outcome": "Success"})["Response"]["RequestId"]
     finally:
         restarted.stop()
 

@@ -37,9 +37,7 @@ def test_record_call_is_idempotent_per_request_id(billing: Billing, account_id: 
         assert (month.calls, month.free_calls, day.calls) == (2, 2, 2)
 
 
-def test_concurrent_callers_share_batches_and_each_call_is_recorded_once(
-    billing: Billing, account_id: int
-) -> None:
+def test_concurrent_callers_share_batches_and_each_call_is_recorded_once(billing: Billing, account_id: int) -> None:
     ids = [str(uuid.uuid4()) for _ in range(400)]
 
     def call(chunk: list[str]) -> None:
@@ -52,9 +50,7 @@ def test_concurrent_callers_share_batches_and_each_call_is_recorded_once(
     for t in threads:
         t.join()
     with billing.db.session() as s:
-        count = s.scalar(
-            select(func.count()).select_from(UsageEntry).where(UsageEntry.account_id == account_id)
-        )
+        count = s.scalar(select(func.count()).select_from(UsageEntry).where(UsageEntry.account_id == account_id))
         month = s.get(UsageMonth, (account_id, "compare", "2025-05"))
     assert count == 400
     assert month.calls == month.free_calls == 400

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import threading
 import uuid
 from collections.abc import Iterator
@@ -10,10 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
 
 from facecloud.runtime import Runtime
 from tests.billing.helpers import record_many, set_pack_remaining
+from tests.conftest import fresh_postgres_database
 from tests.conftest import test_settings as settings_in
 
 pytestmark = pytest.mark.postgres
@@ -22,23 +21,12 @@ MAY = datetime(2025, 5, 10, 4, 0, tzinfo=UTC)
 
 @pytest.fixture
 def pg_runtime(postgres_url: str, tmp_path: Path) -> Iterator[Runtime]:
-    name = f"facecloud_billing_{secrets.token_hex(4)}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - a server that is down or refuses is a skip with its reason
-        admin.dispose()
-        pytest.skip(f"PostgreSQL at FACECLOUD_TEST_DATABASE_URL is not usable: {exc}")
-    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    runtime = Runtime(settings_in(tmp_path, database_url=url))
-    try:
-        yield runtime
-    finally:
-        runtime.close()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres_database(postgres_url) as url:
+        runtime = Runtime(settings_in(tmp_path, database_url=url))
+        try:
+            yield runtime
+        finally:
+            runtime.close()
 
 
 def test_metering_packs_settlement_and_arrears_on_postgres(pg_runtime: Runtime) -> None:

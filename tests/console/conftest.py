@@ -55,21 +55,15 @@ def small_catalog() -> Catalog:
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     settings = test_settings(tmp_path_factory.mktemp("console-data"), operator_password=OPERATOR_PASSWORD)
     runtime = Runtime(settings)
-    runtime.billing = Billing(
-        runtime.db, settings, catalog=small_catalog()
-    )  # before anything builds the default
+    runtime.billing = Billing(runtime.db, settings, catalog=small_catalog())  # before anything builds the default
     yield from _serve(runtime)
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
-        pytest.skip(
-            f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)"
-        )
-    playwright_api = pytest.importorskip(
-        "playwright.sync_api", reason="browser tests need the playwright package"
-    )
+        pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)")
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright package")
     with playwright_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium

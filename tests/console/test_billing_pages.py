@@ -109,9 +109,7 @@ def test_bill_after_settlement(open_console, console_server: LiveServer) -> None
     operator, customer = open_console(), open_console()
     operator.sign_in_operator()
     operator.goto("/console/operator/settlement")
-    operator.page.select_option(
-        "#settle-account-form select[name=account_id]", str(account_id(console_server, creds))
-    )
+    operator.page.select_option("#settle-account-form select[name=account_id]", str(account_id(console_server, creds)))
     operator.page.fill("#settle-account-form input[name=month]", month)
     operator.page.click("#settle-account-form button[type=submit]")
     assert f"The bill of {month} for AppId {creds.app_id} issued: 0.37 CNY" in operator.text(".notice-ok")

@@ -30,9 +30,7 @@ def _gallery_actions() -> None:
         pytest.skip(f"the gallery actions {', '.join(missing)} are not registered on this server")
 
 
-def test_create_search_and_delete_groups_and_persons(
-    console: ConsoleBrowser, console_server: LiveServer
-) -> None:
+def test_create_search_and_delete_groups_and_persons(console: ConsoleBrowser, console_server: LiveServer) -> None:
     need_data("verify-johns")
     face = sorted((DATA / "verify-johns" / "images").rglob("*.jpg"))[0]
     creds = console_server.new_account("gallery")
@@ -70,9 +68,7 @@ def test_create_search_and_delete_groups_and_persons(
     assert console.text("#face-count").strip() == "2"
     assert console.text("#persons tr[data-person='p-001'] td.faces").strip() == "1"
     # The console's CreatePerson is metered like the API's (个体信息管理).
-    usage = console_server.runtime.billing.usage_summary(
-        console_server.runtime.accounts.find(creds.secret_id).id
-    )
+    usage = console_server.runtime.billing.usage_summary(console_server.runtime.accounts.find(creds.secret_id).id)
     assert {row["service"]: row["calls"] for row in usage["services"]}.get("person_mgmt") == 2
     console.screenshot("persons")
 

@@ -52,16 +52,12 @@ def test_tampered_session_cookie_is_anonymous(web: httpx.Client, console_server:
     sign_in(web, console_server.new_account("tamper"))
     assert web.get("/console/keys").status_code == 200
     value = web.cookies[COOKIE_NAME]
-    web.cookies.set(
-        COOKIE_NAME, value[:-4] + ("AAAA" if not value.endswith("AAAA") else "BBBB"), path="/console"
-    )
+    web.cookies.set(COOKIE_NAME, value[:-4] + ("AAAA" if not value.endswith("AAAA") else "BBBB"), path="/console")
     answer = web.get("/console/keys")
     assert answer.status_code == 303 and answer.headers["location"].startswith("/console/signin")
 
 
-def test_post_without_or_with_a_foreign_csrf_token_is_refused(
-    web: httpx.Client, console_server: LiveServer
-) -> None:
+def test_post_without_or_with_a_foreign_csrf_token_is_refused(web: httpx.Client, console_server: LiveServer) -> None:
     creds = console_server.new_account("csrf-http")
     sign_in(web, creds)
     assert web.post("/console/keys/rotate", data={}).status_code == 403
@@ -75,9 +71,7 @@ def test_post_without_or_with_a_foreign_csrf_token_is_refused(
 def test_cross_origin_post_is_refused(web: httpx.Client, console_server: LiveServer) -> None:
     sign_in(web, console_server.new_account("origin"))
     token = csrf_of(web, "/console/keys")
-    answer = web.post(
-        "/console/keys/rotate", data={"csrf_token": token}, headers={"Origin": "http://evil.example"}
-    )
+    answer = web.post("/console/keys/rotate", data={"csrf_token": token}, headers={"Origin": "http://evil.example"})
     assert answer.status_code == 403
 
 

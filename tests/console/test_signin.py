@@ -38,9 +38,7 @@ def test_forged_csrf_token_is_refused(console: ConsoleBrowser, console_server) -
     creds = console_server.new_account("csrf")
     console.sign_in(creds)
     console.goto("/console/keys")
-    console.page.eval_on_selector(
-        "#rotate", "b => b.form.querySelector('[name=csrf_token]').value = 'forged'"
-    )
+    console.page.eval_on_selector("#rotate", "b => b.form.querySelector('[name=csrf_token]').value = 'forged'")
     with console.page.expect_response(re.compile(r".*/console/keys/rotate$")) as answer:
         console.page.click("#rotate")
     assert answer.value.status == 403

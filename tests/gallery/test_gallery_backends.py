@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -18,33 +17,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
 
 from facecloud.errors import ApiError
 from facecloud.gallery import FaceInput, Gallery
 from facecloud.gallery.models import FaceRow, MembershipRow, PersonRow
 from facecloud.runtime import Runtime
-from tests.conftest import REPO
+from tests.conftest import REPO, fresh_postgres_database
 from tests.conftest import test_settings as settings_in
 
 
 @pytest.fixture(scope="session")
 def postgres_database(postgres_url: str) -> Iterator[str]:
     """A fresh database for this session on the PostgreSQL server, dropped at the end."""
-    name = f"facecloud_t_{secrets.token_hex(4)}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - a server that is down or refuses is a skip with its reason
-        admin.dispose()
-        pytest.skip(f"PostgreSQL at FACECLOUD_TEST_DATABASE_URL is not usable: {exc}")
-    try:
-        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres_database(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture(

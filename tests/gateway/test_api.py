@@ -55,9 +55,7 @@ def test_wrong_key_is_signature_failure(server, account):
 
 def test_unknown_secret_id(server):
     stranger = sdk_client(server.endpoint, "AKID" + "0" * 32, "x" * 32)
-    assert (
-        _code(lambda: stranger.call_json("GatewayTestEcho", {"Name": "a"})) == "AuthFailure.SecretIdNotFound"
-    )
+    assert _code(lambda: stranger.call_json("GatewayTestEcho", {"Name": "a"})) == "AuthFailure.SecretIdNotFound"
 
 
 def test_stale_timestamp_is_signature_expire(client, monkeypatch):
@@ -145,10 +143,7 @@ def test_identical_reads_pass_but_a_captured_read_cannot_serve_another_action(se
     body = json.dumps({"Name": "q"}).encode()
     timestamp = int(time.time())
     for _ in range(2):
-        assert (
-            "Error"
-            not in _signed_post(server, account, "GetGatewayTestEcho", body, timestamp).json()["Response"]
-        )
+        assert "Error" not in _signed_post(server, account, "GetGatewayTestEcho", body, timestamp).json()["Response"]
     # X-TC-Action is not signed: the same signature re-sent under another action is a replay.
     replayed = _signed_post(
         server, account, "GetGatewayTestEcho", body, timestamp, **{"X-TC-Action": "GatewayTestEcho"}
@@ -163,9 +158,7 @@ def test_malformed_json_and_non_object(server, account):
 
 
 def test_wrong_version(server, account):
-    reply = _signed_post(
-        server, account, "GatewayTestEcho", b'{"Name": "v"}', **{"X-TC-Version": "2017-01-01"}
-    )
+    reply = _signed_post(server, account, "GatewayTestEcho", b'{"Name": "v"}', **{"X-TC-Version": "2017-01-01"})
     assert reply.json()["Response"]["Error"]["Code"] == "NoSuchVersion"
 
 
@@ -194,16 +187,10 @@ def test_disabled_account_and_rotated_keys(server):
     info = accounts.find(creds.secret_id)
     fresh = accounts.rotate_key(info.id)
     old_client, new_client = server.client(creds), server.client(fresh)
-    assert (
-        _code(lambda: old_client.call_json("GatewayTestEcho", {"Name": "a"}))
-        == "AuthFailure.SecretIdNotFound"
-    )
+    assert _code(lambda: old_client.call_json("GatewayTestEcho", {"Name": "a"})) == "AuthFailure.SecretIdNotFound"
     assert new_client.call_json("GatewayTestEcho", {"Name": "a"})["Response"]["Name"] == "a"
     accounts.set_status(info.id, "disabled")
-    assert (
-        _code(lambda: new_client.call_json("GatewayTestEcho", {"Name": "a"}))
-        == "AuthFailure.SecretIdNotFound"
-    )
+    assert _code(lambda: new_client.call_json("GatewayTestEcho", {"Name": "a"})) == "AuthFailure.SecretIdNotFound"
 
 
 def test_secret_keys_are_encrypted_at_rest(server, account):

@@ -50,9 +50,7 @@ def call(url: str, creds: Credentials, action: str, params: dict[str, Any], **kw
     return signed_post(url, creds, action, body, **kwargs).json()["Response"]
 
 
-def signed_get(
-    url: str, creds: Credentials, action: str, query: str, timestamp: int | None = None
-) -> httpx.Response:
+def signed_get(url: str, creds: Credentials, action: str, query: str, timestamp: int | None = None) -> httpx.Response:
     """A GET form request (`?Action=...&Field.0=...`), signed over the canonical query like the SDK does."""
     host = url.removeprefix("http://").rstrip("/")
     timestamp = timestamp or int(time.time())
@@ -61,9 +59,7 @@ def signed_get(
     canonical = tc3.canonical_request(
         "GET", "/", query, headers, ("content-type", "host"), hashlib.sha256(b"").hexdigest()
     )
-    sig = tc3.signature(
-        creds.secret_key, date, "iai", tc3.string_to_sign(str(timestamp), date, "iai", canonical)
-    )
+    sig = tc3.signature(creds.secret_key, date, "iai", tc3.string_to_sign(str(timestamp), date, "iai", canonical))
     headers.update(
         {
             "X-TC-Action": action,

@@ -48,9 +48,7 @@ class RecordingBilling:
 
 @pytest.fixture(scope="module")
 def deadline_server(tmp_path_factory):  # type: ignore[no-untyped-def]
-    settings = make_settings(
-        tmp_path_factory.mktemp("deadline"), request_timeout_s=0.5, body_read_timeout_s=0.5
-    )
+    settings = make_settings(tmp_path_factory.mktemp("deadline"), request_timeout_s=0.5, body_read_timeout_s=0.5)
     runtime = Runtime(settings)
     runtime.__dict__["billing"] = RecordingBilling()
     yield from _serve(runtime)

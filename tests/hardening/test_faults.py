@@ -161,9 +161,7 @@ class Traffic:
                 with self.lock:
                     self.codes[code] = self.codes.get(code, 0) + 1
                     billable = code in ("Success", "InvalidParameterValue.NoFaceInPhoto")
-                    (self.acknowledged_billable if billable else self.acknowledged_free).add(
-                        response["RequestId"]
-                    )
+                    (self.acknowledged_billable if billable else self.acknowledged_free).add(response["RequestId"])
 
 
 def _post(http: httpx.Client, url: str, creds: Credentials, body: bytes) -> dict:
@@ -192,17 +190,12 @@ def _counters_match_ledger(server: ServerProcess) -> None:
         with runtime.db.session() as s:
             entries = dict(
                 s.execute(
-                    text(
-                        "select account_id || ':' || service, count(*) from billing_usage_entries group by 1"
-                    )
+                    text("select account_id || ':' || service, count(*) from billing_usage_entries group by 1")
                 ).all()
             )
             months = dict(
                 s.execute(
-                    text(
-                        "select account_id || ':' || service, sum(calls) from billing_usage_monthly "
-                        "group by 1"
-                    )
+                    text("select account_id || ':' || service, sum(calls) from billing_usage_monthly group by 1")
                 ).all()
             )
     finally:
@@ -284,10 +277,7 @@ def _settlement_state(data_dir: Path) -> list[tuple]:  # type: ignore[type-arg]
                 )
             )
             wallets = s.execute(
-                text(
-                    "select a.name, w.* from billing_wallets w join accounts a on a.id = "
-                    "w.account_id order by a.name"
-                )
+                text("select a.name, w.* from billing_wallets w join accounts a on a.id = w.account_id order by a.name")
             )
             return [tuple(r) for r in bills] + [tuple(str(v) for v in r[:1] + r[2:]) for r in wallets]
     finally:
@@ -365,9 +355,7 @@ def test_disk_full_during_writes(make_server, tmp_path):
                     f.flush()
             except OSError:
                 pass
-        answers = [
-            call(server.url, creds, "DetectFace", {"Image": BLANK, "MaxFaceNum": n}) for n in range(1, 13)
-        ]
+        answers = [call(server.url, creds, "DetectFace", {"Image": BLANK, "MaxFaceNum": n}) for n in range(1, 13)]
         codes = {a.get("Error", {}).get("Code", "Success") for a in answers}
         assert "Success" not in codes
         billed_while_full = {a["RequestId"] for a in answers if a["Error"]["Code"].endswith("NoFaceInPhoto")}
@@ -480,9 +468,7 @@ def test_sigkill_during_enrolment(make_server):
                 try:
                     from tests.hardening.support import signed_post
 
-                    response = signed_post(server.url, creds, "CreatePerson", body, client=http).json()[
-                        "Response"
-                    ]
+                    response = signed_post(server.url, creds, "CreatePerson", body, client=http).json()["Response"]
                 except (httpx.HTTPError, ValueError):
                     continue
                 if "Error" not in response:

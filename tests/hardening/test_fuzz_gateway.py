@@ -74,9 +74,7 @@ shaped_objects = st.fixed_dictionaries({}, optional={name: json_values for name 
 
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory):  # type: ignore[no-untyped-def]
-    runtime = Runtime(
-        make_settings(tmp_path_factory.mktemp("fuzz"), rate_limit_qps=0, rate_limit_qps_live_accurate=0)
-    )
+    runtime = Runtime(make_settings(tmp_path_factory.mktemp("fuzz"), rate_limit_qps=0, rate_limit_qps_live_accurate=0))
     for server in _serve(runtime):
         server.creds = server.new_account("fuzz")  # type: ignore[attr-defined]
         server.http = httpx.Client()  # type: ignore[attr-defined]
@@ -128,8 +126,7 @@ def test_fuzz_raw_bodies(fuzz_server, body):
     | header_text(200)
     | st.builds(
         lambda sid, date, svc, hdrs, sig: (
-            f"TC3-HMAC-SHA256 Credential={sid}/{date}/{svc}/tc3_request, "
-            f"SignedHeaders={hdrs}, Signature={sig}"
+            f"TC3-HMAC-SHA256 Credential={sid}/{date}/{svc}/tc3_request, SignedHeaders={hdrs}, Signature={sig}"
         ),
         st.text(string.ascii_letters + string.digits, min_size=1, max_size=40),
         st.dates().map(str),
@@ -143,9 +140,7 @@ def test_fuzz_raw_bodies(fuzz_server, body):
     language=st.sampled_from(["zh-CN", "en-US", "fr-FR", ""]),
     token=st.sampled_from(["", "tok"]),
 )
-def test_fuzz_unsigned_and_forged_headers(
-    fuzz_server, authorization, timestamp, action_name, version, language, token
-):
+def test_fuzz_unsigned_and_forged_headers(fuzz_server, authorization, timestamp, action_name, version, language, token):
     FUZZ_CASES["hostile headers"] += 1
     headers = {
         "Content-Type": "application/json",
@@ -159,9 +154,7 @@ def test_fuzz_unsigned_and_forged_headers(
         headers["X-TC-Timestamp"] = timestamp
     if token:
         headers["X-TC-Token"] = token
-    reply = fuzz_server.http.post(
-        fuzz_server.url + "/", content=b'{"Name": "x"}', headers=headers, timeout=30
-    )
+    reply = fuzz_server.http.post(fuzz_server.url + "/", content=b'{"Name": "x"}', headers=headers, timeout=30)
     response = assert_tencent_answer(reply)
     # Nothing forged gets through: no valid secret key signed these.
     assert response["Error"]["Code"].startswith(("AuthFailure", "MissingParameter", "InvalidParameter"))
@@ -170,9 +163,7 @@ def test_fuzz_unsigned_and_forged_headers(
 @FUZZ
 @given(
     body=json_values.map(lambda v: json.dumps(v).encode()),
-    forgery=st.sampled_from(
-        ["wrong key", "other account's id", "tampered body", "flipped signature", "clock skew"]
-    ),
+    forgery=st.sampled_from(["wrong key", "other account's id", "tampered body", "flipped signature", "clock skew"]),
 )
 def test_fuzz_forged_signatures(fuzz_server, body, forgery):
     FUZZ_CASES["forged signatures"] += 1
@@ -249,9 +240,7 @@ def test_fuzz_replayed_signatures(fuzz_server, note):
 
 
 def _post_at(server, body: bytes, timestamp: int) -> dict:  # type: ignore[no-untyped-def]
-    reply = signed_post(
-        server.url, server.creds, "HardeningTyped", body, timestamp=timestamp, client=server.http
-    )
+    reply = signed_post(server.url, server.creds, "HardeningTyped", body, timestamp=timestamp, client=server.http)
     return assert_tencent_answer(reply)
 
 
@@ -265,9 +254,7 @@ def test_fuzz_unknown_actions(fuzz_server, action_name):
 
 
 query_keys = st.lists(
-    st.sampled_from(
-        FIELDS + ["Tags.0", "Tags.1", "Items.0.Key", "Items.0.Value", "Nested.Key", "0", "A.B.C", ""]
-    )
+    st.sampled_from(FIELDS + ["Tags.0", "Tags.1", "Items.0.Key", "Items.0.Value", "Nested.Key", "0", "A.B.C", ""])
     | st.text(string.ascii_letters + string.digits + "._", max_size=12),
     max_size=6,
 )

@@ -50,9 +50,7 @@ def image_caller(server):  # type: ignore[no-untyped-def]
         if state["calls"] % 30 == 0:
             state["creds"] = server.new_account("fuzz-img")
         body = b" " * (next(_SPACES) % 4096) + params_json  # distinct bodies: equal ones would be replays
-        response = assert_tencent_answer(
-            signed_post(server.url, state["creds"], action_name, body, timeout=120)
-        )
+        response = assert_tencent_answer(signed_post(server.url, state["creds"], action_name, body, timeout=120))
         if "Error" in response:
             assert response["Error"]["Code"] != "RequestLimitExceeded"
         return response
@@ -97,9 +95,7 @@ def test_fuzz_broken_base64(image_caller, text):
 
 def _png_header(width: int, height: int, idat: bytes = b"") -> bytes:
     def chunk(kind: bytes, payload: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-        )
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")

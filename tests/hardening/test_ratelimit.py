@@ -60,9 +60,7 @@ def _burst(kind: str, target: str, account: int, start_at: float, tries: int, li
     results.put(sum(limiter.allow(account, "burst", limit) for _ in range(tries)))
 
 
-def _allowed_across_processes(
-    kind: str, target: str, processes: int = 4, tries: int = 40, limit: int = 25
-) -> int:
+def _allowed_across_processes(kind: str, target: str, processes: int = 4, tries: int = 40, limit: int = 25) -> int:
     account = uuid.uuid4().int % 10**9
     context = multiprocessing.get_context("fork")
     results = context.Queue()
@@ -99,9 +97,7 @@ def test_limiter_choice(tmp_path):
 
 @pytest.fixture(scope="module")
 def limited_server(tmp_path_factory):  # type: ignore[no-untyped-def]
-    runtime = Runtime(
-        make_settings(tmp_path_factory.mktemp("rl"), rate_limit_qps=4, rate_limit_qps_live_accurate=2)
-    )
+    runtime = Runtime(make_settings(tmp_path_factory.mktemp("rl"), rate_limit_qps=4, rate_limit_qps_live_accurate=2))
     yield from _serve(runtime)
 
 
@@ -122,9 +118,7 @@ def test_gateway_answers_request_limit_exceeded(limited_server):
     other_group = _codes(limited_server, creds, "HardeningProbeOther", 2)
     other_account = _codes(limited_server, other, "HardeningProbe", 2)
     accurate = _codes(limited_server, creds, "HardeningProbeAccurate", 4)
-    assert time.time() % 1 < 0.9, (
-        "the burst spilled into the next second; the machine is too slow for this test"
-    )
+    assert time.time() % 1 < 0.9, "the burst spilled into the next second; the machine is too slow for this test"
     assert codes == ["Success"] * 4 + ["RequestLimitExceeded"] * 3
     assert other_group == ["Success"] * 2 and other_account == ["Success"] * 2
     assert accurate == ["Success"] * 2 + ["RequestLimitExceeded"] * 2

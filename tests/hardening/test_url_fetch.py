@@ -99,9 +99,7 @@ def _fetch_code(url: str, allow: str = LOOPBACK, timeout_s: float = 1.0) -> str:
 
 def test_allowed_loopback_fetch_and_redirects(hostile):
     assert image.fetch_url(hostile + "/face.jpg", timeout_s=2, allow_cidrs=LOOPBACK) == Hostile.face
-    assert image.fetch_url(
-        hostile + f"/redirect/{image.MAX_REDIRECTS - 1}", timeout_s=2, allow_cidrs=LOOPBACK
-    )
+    assert image.fetch_url(hostile + f"/redirect/{image.MAX_REDIRECTS - 1}", timeout_s=2, allow_cidrs=LOOPBACK)
     assert _fetch_code(hostile + f"/redirect/{image.MAX_REDIRECTS}") == "FailedOperation.ImageDownloadError"
 
 

@@ -67,9 +67,7 @@ def test_detect_face_multi_face_boxes_contain_the_annotated_noses(client, counts
     areas = [f.Width * f.Height for f in response.FaceInfos]
     assert areas == sorted(areas, reverse=True)
     for nose_x, nose_y in info["noses"]:
-        assert any(
-            f.X <= nose_x <= f.X + f.Width and f.Y <= nose_y <= f.Y + f.Height for f in response.FaceInfos
-        )
+        assert any(f.X <= nose_x <= f.X + f.Width and f.Y <= nose_y <= f.Y + f.Height for f in response.FaceInfos)
     # Not asked for: attributes and quality are present but null (the SDK parses them into empty models).
     first = response.FaceInfos[0]
     assert first.FaceAttributesInfo.Age is None and first.FaceQualityInfo.Score is None
@@ -209,7 +207,5 @@ def test_billed_as_detect_and_landmarks(server, client, counts) -> None:  # type
             (attributes.RequestId, "detect", "DetectFaceAttributes"),
             (analyze.RequestId, "landmarks", "AnalyzeFace"),
         ):
-            entry = session.execute(
-                select(UsageEntry).where(UsageEntry.request_id == request_id)
-            ).scalar_one()
+            entry = session.execute(select(UsageEntry).where(UsageEntry.request_id == request_id)).scalar_one()
             assert (entry.service, entry.action) == (service, action)

@@ -40,9 +40,7 @@ def _reencoded(data: bytes, quality: int, scale: float = 1.0) -> bytes:
     """The photo as a camera app would re-save it: EXIF rotation applied to the pixels, new JPEG quality."""
     image = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
     if scale != 1.0:
-        image = image.resize(
-            (round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS
-        )
+        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=quality)
     return out.getvalue()
@@ -111,9 +109,7 @@ def test_billed_as_the_liveness_service(server: LiveServer, client, samples: dic
             (accurate.RequestId, "DetectLiveFaceAccurate"),
             (basic["RequestId"], "DetectLiveFace"),
         ):
-            entry = session.execute(
-                select(UsageEntry).where(UsageEntry.request_id == request_id)
-            ).scalar_one()
+            entry = session.execute(select(UsageEntry).where(UsageEntry.request_id == request_id)).scalar_one()
             assert (entry.service, entry.action) == ("liveness", action)
 
 
@@ -125,18 +121,14 @@ def server_without_weights(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     yield from _serve(Runtime(settings_for_tests(tmp / "data", model_dir=empty)))
 
 
-def test_missing_weights_answer_how_to_install(
-    server_without_weights: LiveServer, samples: dict[str, bytes]
-) -> None:
+def test_missing_weights_answer_how_to_install(server_without_weights: LiveServer, samples: dict[str, bytes]) -> None:
     client = server_without_weights.client(server_without_weights.new_account())
     # Distinct bodies: the SDK does not sign the action, so equal bodies in one second look replayed.
     for action, version in (("DetectLiveFace", "2.0"), ("DetectLiveFaceAccurate", "3.0")):
         with pytest.raises(TencentCloudSDKException) as caught:
             client.call_json(action, {"Image": _b64(samples["image_T1.jpg"]), "FaceModelVersion": version})
         assert caught.value.code == "ResourceUnavailable.NotReady"
-        assert (
-            "facecloud models pull" in caught.value.message and "FACECLOUD_MODEL_DIR" in caught.value.message
-        )
+        assert "facecloud models pull" in caught.value.message and "FACECLOUD_MODEL_DIR" in caught.value.message
     try:  # every other action works without them
         answer = client.call_json("DetectFace", {"Image": _b64(samples["image_T1.jpg"])})["Response"]
     except TencentCloudSDKException as error:

@@ -28,9 +28,7 @@ def _weights_or_skip(name: str) -> Path:
 def test_onnx_graph_matches_the_torch_reference(name: str) -> None:
     weights = read_state_dict(_weights_or_skip(name))
     assert "prob.weight" in weights and not any(k.startswith("module.") for k in weights)
-    session = ort.InferenceSession(
-        build_onnx(weights).SerializeToString(), providers=["CPUExecutionProvider"]
-    )
+    session = ort.InferenceSession(build_onnx(weights).SerializeToString(), providers=["CPUExecutionProvider"])
     crops = np.random.default_rng(0).uniform(0, 255, (2, 3, 80, 80)).astype(np.float32)
     logits, probabilities = session.run(["logits", "probabilities"], {"crop": crops})
     np.testing.assert_allclose(logits, np.array(REFERENCE[name], dtype=np.float32), atol=1e-4)

@@ -39,9 +39,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(8), nullable=False),
         sa.Column("pack_id", sa.Integer, nullable=True),
     )
-    op.create_index(
-        "ix_billing_usage_entries_account_month", "billing_usage_entries", ["account_id", "month"]
-    )
+    op.create_index("ix_billing_usage_entries_account_month", "billing_usage_entries", ["account_id", "month"])
     op.create_table(
         "billing_usage_monthly",
         sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
