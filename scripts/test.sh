@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh --test
-.venv/bin/ruff check facecloud tests bench
+.venv/bin/ruff check facecloud tests bench scripts
+.venv/bin/ruff format --check facecloud tests bench scripts
 exec .venv/bin/pytest "$@"
