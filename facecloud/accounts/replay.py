@@ -1,9 +1,10 @@
 """Replay protection: a signature serves one request within the clock window.
 
-Every signature is remembered with the action that first used it. TC3 has no nonce, its timestamp has one-second
-resolution, and the SDK does not sign X-TC-Action: so an identical read repeated within a second is legitimate, but
-a signature seen before may never serve a write, a billable call, or another action (a captured read re-sent as
-DeletePerson with the same body).
+Every signature is remembered (with the action that first used it, for the logs). TC3 has no nonce, its timestamp has
+one-second resolution, and the SDK does not sign X-TC-Action: so two reads with the same body within a second
+(GetGroupInfo then GetPersonListNum of one group) share a signature legitimately, and reads are always served. A
+signature seen before, under any action, never serves a write or a billable call: a replay cannot change data, bill
+the victim, or turn a captured read into DeletePerson with the same body.
 
 In-process for a single worker, a table of the database for several workers sharing it, Redis when configured."""
 

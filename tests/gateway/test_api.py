@@ -139,12 +139,12 @@ def test_replayed_request_is_refused(server, account):
     assert again.json()["Response"]["Error"]["Code"] == "AuthFailure.SignatureFailure"
 
 
-def test_identical_reads_pass_but_a_captured_read_cannot_serve_another_action(server, account):
+def test_repeated_reads_pass_but_a_captured_read_cannot_serve_a_write(server, account):
     body = json.dumps({"Name": "q"}).encode()
     timestamp = int(time.time())
     for _ in range(2):
         assert "Error" not in _signed_post(server, account, "GetGatewayTestEcho", body, timestamp).json()["Response"]
-    # X-TC-Action is not signed: the same signature re-sent under another action is a replay.
+    # X-TC-Action is not signed: the same signature re-sent under a write action is a replay.
     replayed = _signed_post(
         server, account, "GetGatewayTestEcho", body, timestamp, **{"X-TC-Action": "GatewayTestEcho"}
     )
