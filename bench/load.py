@@ -240,40 +240,11 @@ def check_ledger(data_dir: Path, outcomes: list[Outcome]) -> dict[str, Any]:
 def check_gallery(runtime: Any) -> dict[str, Any]:
     """Per group: face rows and person rows in the database vs the vector index's entries (after it caught up
     with the change log, as a restarted server does)."""
-    from sqlalchemy import text
-
     try:
         gallery = runtime.gallery
     except (ImportError, AttributeError) as error:
         return {"checked": False, "reason": f"no gallery in this build ({type(error).__name__})"}
-    gallery.sync()
-    with runtime.db.session() as s:
-        groups = list(s.execute(text("select id from gallery_groups")).scalars())
-        faces = dict(
-            s.execute(
-                text(
-                    "select m.group_pk, count(f.id) from gallery_memberships m join gallery_faces f "
-                    "on f.person_pk = m.person_pk group by m.group_pk"
-                )
-            ).all()
-        )
-        persons = dict(s.execute(text("select group_pk, count(*) from gallery_memberships group by group_pk")).all())
-    mismatched = [
-        g
-        for g in groups
-        if faces.get(g, 0) != gallery.index.count("face", [g])
-        or persons.get(g, 0) != gallery.index.count("person", [g])
-    ]
-    return {
-        "checked": True,
-        "groups": len(groups),
-        "face_rows": sum(faces.values()),
-        "index_faces": gallery.index.count("face", groups),
-        "person_rows": sum(persons.values()),
-        "index_persons": gallery.index.count("person", groups),
-        "mismatched_groups": len(mismatched),
-        "consistent": not mismatched,
-    }
+    return {"checked": True, **gallery.index_report()}
 
 
 def main() -> None:

@@ -248,6 +248,37 @@ class Gallery:
         self.index.save()
         return loaded
 
+    def index_report(self) -> dict[str, object]:
+        """Per group, face and person rows in the database against the index's entries, after the index caught up
+        with the change log (as a restarted server does): what a load or crash test checks."""
+        self.sync()
+        with self.db.session() as s:
+            groups = list(s.scalars(select(GroupRow.id)))
+            faces = dict(
+                s.execute(
+                    select(MembershipRow.group_pk, func.count(FaceRow.id))
+                    .join(FaceRow, FaceRow.person_pk == MembershipRow.person_pk)
+                    .group_by(MembershipRow.group_pk)
+                ).all()
+            )
+            persons = dict(
+                s.execute(select(MembershipRow.group_pk, func.count()).group_by(MembershipRow.group_pk)).all()
+            )
+        mismatched = [
+            g
+            for g in groups
+            if faces.get(g, 0) != self.index.count("face", [g]) or persons.get(g, 0) != self.index.count("person", [g])
+        ]
+        return {
+            "groups": len(groups),
+            "face_rows": sum(faces.values()),
+            "index_faces": self.index.count("face", groups),
+            "person_rows": sum(persons.values()),
+            "index_persons": self.index.count("person", groups),
+            "mismatched_groups": len(mismatched),
+            "consistent": not mismatched,
+        }
+
     def _load(self, rows: Sequence, kind: str, account_id: int, group_pk: int) -> int:  # type: ignore[type-arg]
         if not rows:
             return 0
