@@ -13,9 +13,6 @@ import io
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,12 +30,13 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from serving import create_account, start_server, stop_server  # noqa: E402
+
 from facecloud.accounts import Credentials  # noqa: E402
 from facecloud.gateway import tc3  # noqa: E402
 from facecloud.gateway.params import validate  # noqa: E402
 from facecloud.gateway.registry import BILLABLE_ERRORS, registry  # noqa: E402
 
-FACECLOUD = REPO / ".venv" / "bin" / "facecloud"
 LFW = Path(os.environ.get("FACECLOUD_SHARED_DIR", REPO.parent / "shared")) / "data" / "lfw-dev" / "lfw-deepfunneled"
 
 
@@ -50,12 +48,6 @@ class Outcome:
     request_id: str
     billable: bool
     measured: bool
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def b64(data: bytes) -> str:
@@ -164,46 +156,8 @@ class Client(threading.Thread):
                 self.send(http, action_name, params, True)
 
 
-def start_server(data_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "FACECLOUD_DATA_DIR": str(data_dir)}
-    env.setdefault("FACECLOUD_MODEL_DIR", str(LFW.parents[2] / "models" / "liveness"))
-    process = subprocess.Popen(
-        [
-            str(FACECLOUD),
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--data-dir",
-            str(data_dir),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(data_dir / "server.log", "wb"),  # noqa: SIM115
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited: {(data_dir / 'server.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise SystemExit("server did not start")
-
-
-def create_account(data_dir: Path, name: str) -> Credentials:
-    out = subprocess.run(
-        [str(FACECLOUD), "accounts", "create", "--name", name, "--data-dir", str(data_dir)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    data = json.loads(out)
+def new_account(data_dir: Path, name: str) -> Credentials:
+    data = create_account(data_dir, name)
     return Credentials(data["AppId"], data["SecretId"], data["SecretKey"])
 
 
@@ -259,12 +213,11 @@ def main() -> None:
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="facecloud-load-"))
     faces, blank = load_images(args.images)
-    port = free_port()
-    server = start_server(data_dir, port, args.workers)
-    url = f"http://127.0.0.1:{port}"
+    server, endpoint = start_server(data_dir, args.workers)
+    url = f"http://{endpoint}"
     outcomes: list[Outcome] = []
     try:
-        accounts = [create_account(data_dir, f"load-{i}") for i in range(args.accounts)]
+        accounts = [new_account(data_dir, f"load-{i}") for i in range(args.accounts)]
         warm = Client(url, accounts[0], Mix(faces, blank, 999), 0, 0, outcomes)
         with httpx.Client() as http:  # every worker loads its models before the clock starts
             for _ in range(args.workers * 3):
@@ -282,8 +235,7 @@ def main() -> None:
             client.join(timeout=args.duration + 180)
         alive = httpx.get(url + "/healthz", timeout=5).status_code == 200
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
+        stop_server(server)
 
     measured = [o for o in outcomes if o.measured]
     latencies = [o.latency_s for o in measured]

@@ -12,11 +12,7 @@ import argparse
 import base64
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,10 +21,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image, ImageOps
+from serving import create_account, start_server, stop_server
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "detection-counts" / "images"
 OUT = Path(__file__).resolve().parent / "out"
-FACECLOUD = Path(sys.executable).with_name("facecloud")
 
 
 def photo(name: str, size: tuple[int, int]) -> str:
@@ -67,64 +63,6 @@ def unique(body: dict) -> dict:
     one-second timestamps: an ignored extra field makes each request distinct."""
     with _counter_lock:
         return {**body, "BenchNonce": next(_counter)}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(data_dir: Path, workers: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "FACECLOUD_RATE_LIMIT_QPS": "100000"}
-    process = subprocess.Popen(
-        [
-            str(FACECLOUD),
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--data-dir",
-            str(data_dir),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(data_dir.parent / "server.log").open("wb"),  # a pipe nobody reads would block the server
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return process, f"127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise RuntimeError(f"server did not start: {(data_dir.parent / 'server.log').read_text()[-2000:]}")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    """SIGTERM (graceful), then SIGKILL for the server's own process group if it lingers."""
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
-def create_account(data_dir: Path) -> dict:
-    done = subprocess.run(
-        [str(FACECLOUD), "accounts", "create", "--name", "bench", "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout)
 
 
 def sdk_client(endpoint: str, account: dict):  # type: ignore[no-untyped-def]
@@ -230,7 +168,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="facecloud-bench-") as tmp:
         data_dir = Path(tmp)
-        server, endpoint = start_server(data_dir / "server", args.workers)
+        server, endpoint = start_server(data_dir / "server", args.workers, {"FACECLOUD_RATE_LIMIT_QPS": "100000"})
         try:
             account = create_account(data_dir / "server")
             client = sdk_client(endpoint, account)
