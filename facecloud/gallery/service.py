@@ -45,6 +45,7 @@ MAX_FACES_PER_UPLOAD = 4
 MAX_GROUPS_PER_PERSON = 100
 MAX_GROUPS_PER_ACCOUNT = 100_000
 MAX_FACES_PER_GROUP = 3_000_000
+MAX_FACES_PER_ACCOUNT = 50_000_000
 SYNC_BATCH = 20_000
 
 
@@ -485,6 +486,7 @@ class Gallery:
             ):
                 raise ApiError("InvalidParameterValue.PersonIdAlreadyExist", f"Person {person_id} already exists.")
             self._check_group_capacity(group.id, 1)
+            self._check_account_capacity(session, account_id, 1)
             embedding = _normalised(face.embedding)
             person = PersonRow(
                 account_id=account_id,
@@ -520,6 +522,23 @@ class Gallery:
         session.add(row)
         session.flush()
         return row
+
+    def _check_account_capacity(self, session: Session, account_id: int, adding: int) -> None:
+        # Face ids only grow, so the highest one bounds every account's face count: the exact count (a scan of the
+        # account's faces) runs only once the whole installation has ever stored more faces than the limit.
+        if (session.scalar(select(func.max(FaceRow.id))) or 0) + adding <= MAX_FACES_PER_ACCOUNT:
+            return
+        faces = session.scalar(
+            select(func.count(FaceRow.id))
+            .join(PersonRow, PersonRow.id == FaceRow.person_pk)
+            .where(PersonRow.account_id == account_id)
+        )
+        if (faces or 0) + adding > MAX_FACES_PER_ACCOUNT:
+            raise ApiError(
+                "InvalidParameterValue.AccountFaceNumExceed",
+                f"The account holds {MAX_FACES_PER_ACCOUNT} faces already.",
+                f"账号的人脸数已达上限 {MAX_FACES_PER_ACCOUNT}。",
+            )
 
     def _check_group_capacity(self, group_pk: int, adding: int) -> None:
         if self.index.count("face", [group_pk]) + adding > MAX_FACES_PER_GROUP:
@@ -715,6 +734,7 @@ class Gallery:
             group_pks = self._group_pks_of(session, person.id)
             for group_pk in group_pks:
                 self._check_group_capacity(group_pk, len(faces))
+            self._check_account_capacity(session, account_id, len(faces))
             rows = [self._add_face_row(session, person.id, f, _normalised(f.embedding)) for f in faces]
             embeddings = [from_bytes(f.embedding) for f in existing] + [from_bytes(r.embedding) for r in rows]
             person.feature = to_bytes(fuse(np.stack(embeddings)))

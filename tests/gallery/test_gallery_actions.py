@@ -456,3 +456,28 @@ def test_other_accounts_see_nothing(server, enrolled) -> None:  # type: ignore[n
     found = call(stranger, "SearchFaces", {"GroupIds": ["staff"], "Image": photo("Tony_Blair", 3)})
     assert found["FaceNum"] == 1
     assert all(c["Score"] < 70 for c in found["Results"][0]["Candidates"])
+
+
+def test_account_face_limit(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from facecloud.gallery import service
+
+    # Tencent's 50M faces per account, scaled down: this account may hold 2 faces.
+    monkeypatch.setattr(service, "MAX_FACES_PER_ACCOUNT", 2)
+    call(client, "CreateGroup", {"GroupId": "capped", "GroupName": "Capped"})
+    call(
+        client,
+        "CreatePerson",
+        {"GroupId": "capped", "PersonId": "c1", "PersonName": "C", "Image": photo("Tony_Blair", 1)},
+    )
+    call(client, "CreateFace", {"PersonId": "c1", "Images": [photo("Tony_Blair", 2)]})
+    assert error_of(client, "CreateFace", {"PersonId": "c1", "Images": [photo("Tony_Blair", 3)]}) == (
+        "InvalidParameterValue.AccountFaceNumExceed"
+    )
+    assert (
+        error_of(
+            client,
+            "CreatePerson",
+            {"GroupId": "capped", "PersonId": "c2", "PersonName": "D", "Image": photo("Colin_Powell", 1)},
+        )
+        == "InvalidParameterValue.AccountFaceNumExceed"
+    )
