@@ -25,7 +25,7 @@ LANGUAGES = frozenset({"zh-CN", "en-US"})
 
 
 def is_read_only(action_name: str) -> bool:
-    """Tencent names its pure reads Get*: repeating one identical read within a second is legitimate (see replay.py)."""
+    """Tencent names its pure reads Get*: they are served even under a signature already seen (see replay.py)."""
     return action_name.startswith("Get")
 
 
