@@ -3,8 +3,9 @@ and Alembic migrations (one version branch per part) applied with `Database.migr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +13,16 @@ from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+# Set by the gateway around an action handler: a write transaction asks it just before committing whether its answer
+# will still reach the client. False (the deadline passed) rolls the write back, so a timed-out call leaves nothing
+# behind and a retry starts clean; True means the answer and its billing will follow the commit.
+commit_gate: ContextVar[Callable[[], bool]] = ContextVar("commit_gate", default=lambda: True)
+
+
+class WriteAbandoned(Exception):
+    """The commit gate said no: the write was rolled back."""
 
 
 class Base(DeclarativeBase):

@@ -109,3 +109,12 @@ class StateRow(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(256))
+
+
+class AccountCounterRow(Base):
+    """Faces an account holds, kept in the transaction that adds or deletes them (the AccountFaceNumExceed check)."""
+
+    __tablename__ = "gallery_account_counters"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True, autoincrement=False)
+    faces: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,14 +1,14 @@
 """The gallery domain: groups, persons (many groups each, per-group descriptions), faces and their embeddings.
 
 Every change is one database transaction that also appends to the change log (gallery_changes); the vector
-index is
-derived from the database and catches up from that log after each commit and before each search, so a crash
-at any
-point leaves rows and vectors consistent (a vector only exists for a committed row, and a committed row is
-indexed
-on the next sync, in this or any other process). Writes take one row lock first (gallery_state
-'write_lock'), which
-makes change-log order the commit order on PostgreSQL and starts SQLite write transactions immediately."""
+index is derived from the database and catches up from that log after each commit and before each search, so a
+crash at any point leaves rows and vectors consistent (a vector only exists for a committed row, and a committed
+row is indexed on the next sync, in this or any other process).
+
+Writes are serialised per account, not per installation: a write takes its account's lock first (a PostgreSQL
+advisory lock; SQLite has one writer anyway), which is all that uniqueness and the account/group limits need.
+The change-log rows are appended last, under a short installation-wide lock held to the commit, so change-log
+order is still commit order (a replay never skips a row that commits later with a smaller seq)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import secrets
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,12 +26,13 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from facecloud.db import Database
+from facecloud.db import Database, WriteAbandoned, commit_gate
 from facecloud.errors import ApiError
 from facecloud.gallery import validation as check
 from facecloud.gallery.fusion import from_bytes, fuse, to_bytes
 from facecloud.gallery.index.base import Change, Hit, VectorIndex
 from facecloud.gallery.models import (
+    AccountCounterRow,
     ChangeRow,
     FaceRow,
     GroupRow,
@@ -47,6 +49,9 @@ MAX_GROUPS_PER_ACCOUNT = 100_000
 MAX_FACES_PER_GROUP = 3_000_000
 MAX_FACES_PER_ACCOUNT = 50_000_000
 SYNC_BATCH = 20_000
+# PostgreSQL advisory lock keys (namespace, key): one per account, and one for appending to the change log.
+ACCOUNT_LOCK = 0x6741
+LOG_LOCK = 0x6742
 
 
 def _millis(moment: datetime) -> int:
@@ -150,8 +155,40 @@ class Gallery:
     def _lock_writes(self, session: Session) -> None:
         session.execute(update(StateRow).where(StateRow.key == "write_lock").values(value=StateRow.value))
 
+    @contextmanager
+    def _write(self, account_id: int) -> Iterator[Session]:
+        """One write transaction of the account: its lock first, its change-log rows last, then the commit gate."""
+        with self.db.session() as session:
+            self._lock_account(session, account_id)
+            log: list[ChangeRow] = []
+            session.info["gallery_log"] = log
+            yield session
+            if log:
+                self._lock_log(session)
+                session.add_all(log)
+                session.flush()
+            if not commit_gate.get()():
+                raise WriteAbandoned
+
+    def _lock_account(self, session: Session, account_id: int) -> None:
+        if self.db.is_sqlite:
+            self._lock_writes(session)  # starts the write transaction now (SQLite allows one writer)
+        else:
+            session.execute(select(func.pg_advisory_xact_lock(ACCOUNT_LOCK, account_id)))
+
+    def _lock_log(self, session: Session) -> None:
+        if not self.db.is_sqlite:
+            session.execute(select(func.pg_advisory_xact_lock(LOG_LOCK, 0)))
+
     def _log(self, session: Session, account_id: int, op: str, group_pk: int, item_pk: int = 0) -> None:
-        session.add(ChangeRow(account_id=account_id, op=op, group_pk=group_pk, item_pk=item_pk))
+        session.info["gallery_log"].append(ChangeRow(account_id=account_id, op=op, group_pk=group_pk, item_pk=item_pk))
+
+    def _count_faces(self, session: Session, account_id: int, delta: int) -> None:
+        counter = session.get(AccountCounterRow, account_id)
+        if counter is None:
+            session.add(AccountCounterRow(account_id=account_id, faces=max(delta, 0)))
+        elif delta:
+            counter.faces = counter.faces + delta
 
     def sync(self) -> None:
         """Brings the index up to the database: rebuild when it belongs to another epoch, else replay the log.
@@ -344,8 +381,7 @@ class Gallery:
             check.group_descriptions(ex_descriptions),
         )
         check.face_model_version(face_model_version)
-        with self.db.session() as session:
-            self._lock_writes(session)
+        with self._write(account_id) as session:
             existing = session.execute(
                 select(GroupRow.group_id, GroupRow.name).where(
                     GroupRow.account_id == account_id,
@@ -376,8 +412,7 @@ class Gallery:
 
     def delete_group(self, account_id: int, group_id: str) -> None:
         """Deletes the group; persons in no other group are deleted with their faces."""
-        with self.db.session() as session:
-            self._lock_writes(session)
+        with self._write(account_id) as session:
             group = self._group(session, account_id, group_id)
             members = list(session.scalars(select(MembershipRow.person_pk).where(MembershipRow.group_pk == group.id)))
             elsewhere = (
@@ -394,6 +429,8 @@ class Gallery:
             orphans = [pk for pk in members if pk not in elsewhere]
             session.execute(delete(MembershipRow).where(MembershipRow.group_pk == group.id))
             for chunk in _chunks(orphans, 500):
+                gone = session.scalar(select(func.count(FaceRow.id)).where(FaceRow.person_pk.in_(chunk)))
+                self._count_faces(session, account_id, -int(gone or 0))
                 session.execute(delete(FaceRow).where(FaceRow.person_pk.in_(chunk)))
                 session.execute(delete(PersonRow).where(PersonRow.id.in_(chunk)))
             session.delete(group)
@@ -408,8 +445,7 @@ class Gallery:
         descriptions: list[tuple[int, str]],
         tag: str | None,
     ) -> None:
-        with self.db.session() as session:
-            self._lock_writes(session)
+        with self._write(account_id) as session:
             group = self._group(session, account_id, group_id)
             if name is not None and name != group.name:
                 check.group_name(name)
@@ -474,8 +510,7 @@ class Gallery:
         """Creates the person in the group with its first face, in one transaction. Returns (person_id,
         face_id)."""
         check.person_id(person_id), check.person_name(name), check.gender(gender)
-        with self.db.session() as session:
-            self._lock_writes(session)
+        with self._write(account_id) as session:
             group = self._group(session, account_id, group_id)
             values = check.person_descriptions([], descriptions, len(group.ex_descriptions or []))
             if (
@@ -502,6 +537,7 @@ class Gallery:
                 MembershipRow(group_pk=group.id, person_pk=person.id, ex_descriptions=values, created_at=utcnow())
             )
             face_row = self._add_face_row(session, person.id, face, embedding)
+            self._count_faces(session, account_id, 1)
             self._log(session, account_id, "put_face", group.id, face_row.id)
             self._log(session, account_id, "put_person", group.id, person.id)
             face_id = face_row.face_id
@@ -524,15 +560,8 @@ class Gallery:
         return row
 
     def _check_account_capacity(self, session: Session, account_id: int, adding: int) -> None:
-        # Face ids only grow, so the highest one bounds every account's face count: the exact count (a scan of the
-        # account's faces) runs only once the whole installation has ever stored more faces than the limit.
-        if (session.scalar(select(func.max(FaceRow.id))) or 0) + adding <= MAX_FACES_PER_ACCOUNT:
-            return
-        faces = session.scalar(
-            select(func.count(FaceRow.id))
-            .join(PersonRow, PersonRow.id == FaceRow.person_pk)
-            .where(PersonRow.account_id == account_id)
-        )
+        counter = session.get(AccountCounterRow, account_id)
+        faces = counter.faces if counter is not None else 0
         if (faces or 0) + adding > MAX_FACES_PER_ACCOUNT:
             raise ApiError(
                 "InvalidParameterValue.AccountFaceNumExceed",
@@ -545,8 +574,7 @@ class Gallery:
             raise ApiError("InvalidParameterValue.GroupFaceNumExceed", "The group holds 3000000 faces already.")
 
     def delete_person(self, account_id: int, person_id: str) -> None:
-        with self.db.session() as session:
-            self._lock_writes(session)
+        with self._write(account_id) as session:
             person = self._person(session, account_id, person_id)
             self._forget_person(session, person)
         self.sync()
@@ -557,6 +585,7 @@ class Gallery:
             self._log_membership_removed(session, person.account_id, group_pk, person.id, face_pks)
         session.execute(delete(MembershipRow).where(MembershipRow.person_pk == person.id))
         session.execute(delete(FaceRow).where(FaceRow.person_pk == person.id))
+        self._count_faces(session, person.account_id, -len(face_pks))
         session.delete(person)
 
     def _log_membership_removed(
@@ -568,8 +597,7 @@ class Gallery:
 
     def delete_person_from_group(self, account_id: int, person_id: str, group_id: str) -> None:
         """Removes the person from one group; a person left in no group is deleted (Tencent's rule)."""
-        with self.db.session() as session:
-            self._lock_writes(session)
+        with self._write(account_id) as session:
             group = self._group(session, account_id, group_id)
             person = self._person(session, account_id, person_id)
             membership = session.get(MembershipRow, (group.id, person.id))
@@ -584,7 +612,7 @@ class Gallery:
         self.sync()
 
     def modify_person_base(self, account_id: int, person_id: str, name: str | None, gender: int | None) -> None:
-        with self.db.session() as session:
+        with self._write(account_id) as session:
             person = self._person(session, account_id, person_id)
             if name is not None:
                 person.name = check.person_name(name)
@@ -594,7 +622,7 @@ class Gallery:
     def modify_person_group_info(
         self, account_id: int, group_id: str, person_id: str, descriptions: list[tuple[int, str]]
     ) -> None:
-        with self.db.session() as session:
+        with self._write(account_id) as session:
             group = self._group(session, account_id, group_id)
             person = self._person(session, account_id, person_id)
             membership = session.get(MembershipRow, (group.id, person.id))
@@ -608,8 +636,7 @@ class Gallery:
         """Adds the person to more groups; returns the groups joined (already-joined ones are left out)."""
         for group_id in group_ids:
             check.group_id(group_id)
-        with self.db.session() as session:
-            self._lock_writes(session)
+        with self._write(account_id) as session:
             person = self._person(session, account_id, person_id)
             groups = [self._group(session, account_id, g) for g in dict.fromkeys(group_ids)]
             current = self._group_pks_of(session, person.id)
@@ -725,8 +752,7 @@ class Gallery:
 
     def add_faces(self, account_id: int, person_id: str, faces: list[FaceInput]) -> list[str]:
         """Adds faces to the person (all or none); returns their FaceIds in order."""
-        with self.db.session() as session:
-            self._lock_writes(session)
+        with self._write(account_id) as session:
             person = self._person(session, account_id, person_id)
             existing = self._face_rows(session, person.id)
             if len(existing) + len(faces) > MAX_FACES_PER_PERSON:
@@ -736,6 +762,7 @@ class Gallery:
                 self._check_group_capacity(group_pk, len(faces))
             self._check_account_capacity(session, account_id, len(faces))
             rows = [self._add_face_row(session, person.id, f, _normalised(f.embedding)) for f in faces]
+            self._count_faces(session, account_id, len(rows))
             embeddings = [from_bytes(f.embedding) for f in existing] + [from_bytes(r.embedding) for r in rows]
             person.feature = to_bytes(fuse(np.stack(embeddings)))
             for group_pk in group_pks:
@@ -748,8 +775,7 @@ class Gallery:
 
     def delete_faces(self, account_id: int, person_id: str, face_ids: list[str]) -> list[str]:
         """Deletes the named faces of the person (unknown ids are skipped); the last face cannot go."""
-        with self.db.session() as session:
-            self._lock_writes(session)
+        with self._write(account_id) as session:
             person = self._person(session, account_id, person_id)
             existing = self._face_rows(session, person.id)
             doomed = [f for f in existing if f.face_id in set(face_ids)]
@@ -767,6 +793,7 @@ class Gallery:
                     self._log(session, account_id, "del_face", group_pk, face.id)
                 self._log(session, account_id, "put_person", group_pk, person.id)
             session.execute(delete(FaceRow).where(FaceRow.id.in_([f.id for f in doomed])))
+            self._count_faces(session, account_id, -len(doomed))
             deleted = [f.face_id for f in doomed]
         self.sync()
         return deleted

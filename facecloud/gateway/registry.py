@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from facecloud.db import WriteAbandoned, commit_gate
 from facecloud.errors import ApiError
 
 if TYPE_CHECKING:
@@ -102,12 +103,17 @@ def execute(
     billing = ctx.runtime.billing if service else None
     if billing:
         billing.ensure_can_bill(ctx.account_id, service)
+    gate = commit_gate.set(may_commit)  # a write commits only while its answer can still reach the caller
     try:
         fields = action.handler(request, ctx)
+    except WriteAbandoned:
+        raise CallAbandoned from None
     except ApiError as error:
         if billing and error.code in BILLABLE_ERRORS and may_commit():
             billing.record_call(ctx.account_id, service, action.name, ctx.request_id)
         raise
+    finally:
+        commit_gate.reset(gate)
     if not may_commit():
         raise CallAbandoned
     if billing:
