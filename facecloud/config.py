@@ -28,6 +28,8 @@ class Settings:
     # Vector index backend: "embedded" (in-process) or "milvus" (milvus_uri: a server URL or a milvus-lite file).
     vector_backend: str = "embedded"
     milvus_uri: str = ""
+    # Names of the Milvus collections start with this (several installations or test runs can share one server).
+    milvus_collection_prefix: str = "facecloud_"
     # Request limits, before parsing.
     max_body_bytes: int = 8 * 1024 * 1024
     # Rate limits (queries per second per account and action group).

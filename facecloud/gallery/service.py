@@ -908,7 +908,8 @@ def _index_from_settings(settings) -> VectorIndex:  # type: ignore[no-untyped-de
     if backend == "milvus":
         from facecloud.gallery.index.milvus import MilvusIndex
 
-        return MilvusIndex(settings.milvus_uri or str(settings.data_dir / "milvus.db"))
+        prefix = getattr(settings, "milvus_collection_prefix", "facecloud_")
+        return MilvusIndex(settings.milvus_uri or str(settings.data_dir / "milvus.db"), prefix)
     if backend != "embedded":
         raise ValueError(f"unknown vector backend {backend!r} (embedded or milvus)")
     from facecloud.gallery.index.embedded import EmbeddedIndex

@@ -1,4 +1,5 @@
-"""The gallery domain on every storage x index combination: {SQLite, PostgreSQL} x {embedded, milvus-lite}.
+"""The gallery domain on every storage x index combination: {SQLite, PostgreSQL} x {embedded, Milvus server},
+and SQLite x milvus-lite (the single-box Milvus option).
 
 Vectors here are random unit vectors (the domain never sees images); the SDK suite covers the actions on
 real faces."""
@@ -25,6 +26,16 @@ from facecloud.runtime import Runtime
 from tests.conftest import REPO, fresh_postgres_database
 from tests.conftest import test_settings as settings_in
 
+_SCALE = [pytest.mark.postgres, pytest.mark.milvus]
+
+
+def _milvus_server(request) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    return {
+        "vector_backend": "milvus",
+        "milvus_uri": request.getfixturevalue("milvus_server_uri"),
+        "milvus_collection_prefix": request.getfixturevalue("milvus_prefix"),
+    }
+
 
 @pytest.fixture(scope="session")
 def postgres_database(postgres_url: str) -> Iterator[str]:
@@ -38,12 +49,15 @@ def postgres_database(postgres_url: str) -> Iterator[str]:
         pytest.param(("sqlite", "embedded"), id="sqlite-embedded"),
         pytest.param(("sqlite", "milvus"), id="sqlite-milvus"),
         pytest.param(("postgres", "embedded"), id="postgres-embedded", marks=pytest.mark.postgres),
-        pytest.param(("postgres", "milvus"), id="postgres-milvus", marks=pytest.mark.postgres),
+        pytest.param(("postgres", "milvus-server"), id="postgres-milvus-server", marks=_SCALE),
+        pytest.param(("sqlite", "milvus-server"), id="sqlite-milvus-server", marks=pytest.mark.milvus),
     ]
 )
 def runtime(request, tmp_path: Path) -> Iterator[Runtime]:  # type: ignore[no-untyped-def]
     storage, backend = request.param
     overrides: dict[str, object] = {"vector_backend": backend}
+    if backend == "milvus-server":
+        overrides.update(_milvus_server(request))
     if storage == "postgres":
         url = request.getfixturevalue("postgres_database")
         overrides["database_url"] = url
@@ -62,7 +76,7 @@ def _empty_gallery_tables(url: str) -> None:
             conn.execute(
                 text(
                     "TRUNCATE gallery_changes, gallery_faces, gallery_memberships, gallery_persons, "
-                    "gallery_groups, gallery_state"
+                    "gallery_groups, gallery_state, gallery_account_counters"
                 )
             )
     engine.dispose()
@@ -205,13 +219,24 @@ def test_sigkill_during_enrolment_leaves_a_consistent_gallery(tmp_path: Path) ->
 
 
 @pytest.mark.postgres
-def test_sdk_enrol_search_delete_on_postgres_and_milvus(postgres_database: str, tmp_path: Path) -> None:
-    """The core SDK path on the scale configuration (PostgreSQL rows, Milvus vectors)."""
+@pytest.mark.milvus
+def test_sdk_enrol_search_delete_on_postgres_and_milvus(
+    postgres_database: str, milvus_server_uri: str, milvus_prefix: str, tmp_path: Path
+) -> None:
+    """The core SDK path on the scale configuration (PostgreSQL rows, a Milvus server's vectors)."""
     from tests.conftest import _serve
     from tests.gallery.test_gallery_actions import call, error_of, photo
 
     _empty_gallery_tables(postgres_database)
-    runtime = Runtime(settings_in(tmp_path, database_url=postgres_database, vector_backend="milvus"))
+    runtime = Runtime(
+        settings_in(
+            tmp_path,
+            database_url=postgres_database,
+            vector_backend="milvus",
+            milvus_uri=milvus_server_uri,
+            milvus_collection_prefix=milvus_prefix,
+        )
+    )
     serving = _serve(runtime)
     server = next(serving)
     try:

@@ -157,7 +157,9 @@ class MilvusIndex:
                 data=data,
                 limit=min(k, 16384),
                 output_fields=["item_pk"],
-                filter=f"account_id == {int(account_id)} and group_pk == {int(group_pk)}",
+                # Only the group: a group pk names one group of one account (the gallery resolved it for this account),
+                # and a Milvus 2.3 server filtering on the partition key missed every row not yet sealed (measured).
+                filter=f"group_pk == {int(group_pk)}",
                 search_params={"metric_type": "IP"},
                 consistency_level=CONSISTENCY,
             )
