@@ -86,12 +86,27 @@ class Billing:
         return {**bill, "newly_issued": issued}
 
     def settle_due(self, now: datetime | None = None) -> list[dict[str, object]]:
-        """Settle the previous month for every account with something to settle (usage in that month, or a
-        wallet: money, a freeze to release or arrears) and no bill for it yet.
+        """Settle every finished month not settled yet, for every account with something to settle (usage, or a
+        wallet: money, a freeze to release or arrears), oldest month first, so a restart after downtime catches
+        up. An account that fails is logged and left for the next run; the others are settled.
 
         Safe to call on start and periodically (e.g. hourly): it issues each bill once."""
         now = aware(now) if now else utcnow()
-        return self.settle_month(previous_month(month_of(now, self.zone)), now)
+        last = previous_month(month_of(now, self.zone))
+        with self.db.engine.connect() as conn:
+            due = settlement.due_months(conn, self.zone, last)
+        issued = []
+        for account_id, months in due.items():
+            try:
+                for month in months:
+                    bill = self.settle(account_id, month, now)
+                    if bill["newly_issued"]:
+                        issued.append(bill)
+            except Exception:  # noqa: BLE001 - one account's failure must not stop the others' bills
+                log.exception("billing: settling account %s failed; retrying on the next run", account_id)
+        if issued:
+            log.info("billing: settled %d bills", len(issued))
+        return issued
 
     def settle_month(self, month: str, at: datetime | None = None) -> list[dict[str, object]]:
         """Settle `month` for every account with something to settle; returns the bills newly issued."""

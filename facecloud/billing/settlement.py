@@ -4,13 +4,15 @@ bill and freeze 120% of it as the estimate of the next month."""
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from facecloud.billing import wallet
 from facecloud.billing.catalog import Catalog
-from facecloud.billing.models import Bill, BillLine, UsageMonth, Wallet
+from facecloud.billing.models import Bill, BillLine, UsageMonth, Wallet, WalletEntry
 from facecloud.billing.money import ZERO, cny
+from facecloud.billing.periods import month_of, next_month
 from facecloud.billing.pricing import MonthCharge, month_charge
 from facecloud.errors import ApiError
 
@@ -30,6 +32,29 @@ def candidates(conn: Connection, month: str) -> list[int]:
     usage, wallets = UsageMonth.__table__, Wallet.__table__
     used = select(usage.c.account_id).where(usage.c.month == month)
     return sorted(set(conn.execute(used).scalars()) | set(conn.execute(select(wallets.c.account_id)).scalars()))
+
+
+def due_months(conn: Connection, zone: ZoneInfo, last: str) -> dict[int, list[str]]:
+    """Per account, every month up to `last` not settled yet, oldest first: the months after its latest bill, or,
+    for an account never billed, from its first usage or wallet entry on (a catch-up after downtime)."""
+    bills, usage, entries = Bill.__table__, UsageMonth.__table__, WalletEntry.__table__
+    billed = dict(conn.execute(select(bills.c.account_id, func.max(bills.c.month)).group_by(bills.c.account_id)).all())
+    first = dict(conn.execute(select(usage.c.account_id, func.min(usage.c.month)).group_by(usage.c.account_id)).all())
+    for account_id, at in conn.execute(
+        select(entries.c.account_id, func.min(entries.c.created_at)).group_by(entries.c.account_id)
+    ):
+        month = month_of(at if at.tzinfo else at.replace(tzinfo=ZoneInfo("UTC")), zone)
+        first[account_id] = min(first.get(account_id, month), month)
+    due: dict[int, list[str]] = {}
+    for account_id in sorted(first):
+        month = next_month(billed[account_id]) if account_id in billed else first[account_id]
+        months = []
+        while month <= last:
+            months.append(month)
+            month = next_month(month)
+        if months:
+            due[account_id] = months
+    return due
 
 
 def existing_bill(conn: Connection, account_id: int, month: str) -> int | None:
