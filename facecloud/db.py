@@ -3,13 +3,15 @@ and Alembic migrations (one version branch per part) applied with `Database.migr
 
 from __future__ import annotations
 
+import fcntl
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event
+from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -79,6 +81,41 @@ class Database:
         """A unit of work: commits when the block ends, rolls back if it raises."""
         with self._sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """Whether this process holds the installation-wide lock `name` for the block; never waits.
+
+        For jobs that must run once per installation, not once per node or worker (settlement, alert delivery,
+        change-log compaction). PostgreSQL: a session advisory lock, released when the block ends or the holder's
+        connection dies (a node killed with SIGKILL frees it). SQLite (one machine): a file lock next to the
+        database, released when the process dies."""
+        if not self.is_sqlite:
+            key = zlib.crc32(name.encode()) - 2**31
+            with self.engine.connect() as conn:
+                held = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}))
+                conn.commit()
+                try:
+                    yield held
+                finally:
+                    if held:
+                        conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                        conn.commit()
+            return
+        path = self.url.removeprefix("sqlite:///")
+        if not path or path == ":memory:":
+            yield True  # a private database: this process is the installation
+            return
+        with open(f"{path}.{name}.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def migrate(self) -> None:
         from alembic import command

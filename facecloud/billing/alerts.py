@@ -57,9 +57,14 @@ class WebhookSender:
         self._wake.set()
 
     def deliver_pending(self) -> int:
-        """Try each undelivered alert once; returns how many were delivered."""
+        """Try each undelivered alert once; returns how many were delivered. One process of the installation
+        delivers at a time (the others return 0 and leave the outbox to it), so no alert is posted twice."""
         if not self._url:
             return 0
+        with self._db.exclusive("billing-alerts") as held:
+            return self._deliver() if held else 0
+
+    def _deliver(self) -> int:
         t = Alert.__table__
         with self._db.engine.connect() as conn:
             pending = conn.execute(

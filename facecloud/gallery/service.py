@@ -49,6 +49,9 @@ MAX_GROUPS_PER_ACCOUNT = 100_000
 MAX_FACES_PER_GROUP = 3_000_000
 MAX_FACES_PER_ACCOUNT = 50_000_000
 SYNC_BATCH = 20_000
+# Change-log rows kept behind the newest (and behind what this process's index applied): an index further behind
+# than that (a node down for long) rebuilds from the database instead of replaying.
+LOG_KEEP = 100_000
 # PostgreSQL advisory lock keys (namespace, key): one per account, and one for appending to the change log.
 ACCOUNT_LOCK = 0x6741
 LOG_LOCK = 0x6742
@@ -142,7 +145,7 @@ class Gallery:
 
     # ================================================================== state, sync, rebuild
     def _ensure_state(self) -> str:
-        for key, value in (("epoch", uuid.uuid4().hex), ("write_lock", "0")):
+        for key, value in (("epoch", uuid.uuid4().hex), ("write_lock", "0"), ("compacted_seq", "0")):
             try:
                 with self.db.session() as session:
                     if session.get(StateRow, key) is None:
@@ -224,10 +227,43 @@ class Gallery:
                     .scalars()
                     .all()
                 )
-                if not rows:
-                    return
-                changes = self._resolve(session, rows)
+                # Read after the rows: a compaction that deleted rows this index still needed is seen here.
+                behind = self._compacted_seq(session) > self.index.applied_seq
+                changes = [] if behind or not rows else self._resolve(session, rows)
+            if behind:
+                self.rebuild()
+                return
+            if not rows:
+                return
             self.index.apply(changes, rows[-1].seq)
+
+    @staticmethod
+    def _compacted_seq(session: Session) -> int:
+        row = session.get(StateRow, "compacted_seq", populate_existing=True)
+        return int(row.value) if row is not None else 0
+
+    def maintain(self) -> dict[str, int]:
+        """Index maintenance, off the request path (the server's background task calls it): trains or retrains
+        this process's embedded index where a group outgrew it, and, once per installation (whichever process holds
+        the lock), compacts the change log."""
+        self.sync()
+        trained = self.index.maintain() if hasattr(self.index, "maintain") else 0
+        compacted = 0
+        with self.db.exclusive("gallery-compaction") as held:
+            if held:
+                compacted = self.compact_log()
+        return {"trained_groups": trained, "compacted_changes": compacted}
+
+    def compact_log(self, keep: int = LOG_KEEP) -> int:
+        """Deletes the change-log rows older than the newest `keep` that this process's index has applied; returns
+        how many. Any index still needing them rebuilds from the database on its next sync."""
+        up_to = min(self._max_seq() - keep, self.index.applied_seq)
+        with self.db.session() as session:
+            if up_to <= self._compacted_seq(session):
+                return 0
+            deleted = session.execute(delete(ChangeRow).where(ChangeRow.seq <= up_to)).rowcount
+            session.execute(update(StateRow).where(StateRow.key == "compacted_seq").values(value=str(up_to)))
+        return int(deleted or 0)
 
     def _max_seq(self) -> int:
         with self.db.session() as session:

@@ -21,18 +21,37 @@ from facecloud.runtime import Runtime
 
 log = logging.getLogger("facecloud.settlement")
 SETTLEMENT_EVERY_S = 3600
+MAINTENANCE_EVERY_S = 10.0
 
 
 async def _settle_periodically(runtime: Runtime) -> None:
-    """Bills are issued on the 1st: settle_due() is idempotent, so every worker may run it (at start, then hourly)."""
+    """Bills are issued on the 1st, by one process of the installation at a time (settle_due() is idempotent as
+    well); at start, then hourly."""
     while True:
         try:
-            bills = await run_in_threadpool(runtime.billing.settle_due)
+            bills = await run_in_threadpool(_settle_once, runtime)
             if bills:
                 log.info("settled", extra={"bills": len(bills)})
         except Exception:
             log.exception("settlement run failed; retrying later")
         await asyncio.sleep(SETTLEMENT_EVERY_S)
+
+
+def _settle_once(runtime: Runtime) -> list[dict[str, object]]:
+    with runtime.db.exclusive("billing-settlement") as held:
+        return runtime.billing.settle_due() if held else []
+
+
+async def _maintain_gallery_periodically(runtime: Runtime) -> None:
+    """Index training and change-log compaction, off the request path, once the gallery is in use."""
+    while True:
+        await asyncio.sleep(MAINTENANCE_EVERY_S)
+        if "gallery" not in runtime.__dict__:
+            continue  # not built yet: nothing to maintain in this process
+        try:
+            await run_in_threadpool(runtime.gallery.maintain)
+        except Exception:
+            log.exception("gallery maintenance failed; retrying later")
 
 
 def create_app(runtime: Runtime, workers: int = 1) -> Starlette:
@@ -55,9 +74,13 @@ def create_app(runtime: Runtime, workers: int = 1) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        settlement = asyncio.create_task(_settle_periodically(runtime))
+        tasks = [
+            asyncio.create_task(_settle_periodically(runtime)),
+            asyncio.create_task(_maintain_gallery_periodically(runtime)),
+        ]
         yield
-        settlement.cancel()
+        for task in tasks:
+            task.cancel()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.runtime = runtime

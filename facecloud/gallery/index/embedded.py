@@ -6,7 +6,9 @@ with fp16 vectors (IndexIVFScalarQuantizer QT_fp16): 256 bytes per vector, k-mea
 1M), and a
 probe count chosen for recall@1 >= 0.99 against exact search (bench/search.py measures it). It is retrained
 when it has
-grown 4x since its last training, so the lists stay balanced.
+grown 4x since its last training, so the lists stay balanced. Training runs in the gallery's maintenance thread
+(`maintain()`), on a snapshot and off the group's lock, never on a request's thread: until it is done the group is
+searched as before (exactly, or with the old lists), and the writes meanwhile are replayed onto the new index.
 
 Per-group indexes make group filtering exact and cheap (no post-filter starving an approximate search) and
 make
@@ -56,6 +58,23 @@ def _nprobe_for(nlist: int) -> int:
 faiss.omp_set_num_threads(1)
 
 
+def _trained_ivf(items: np.ndarray, vectors: np.ndarray, seed: int) -> faiss.IndexIVF:
+    nlist = _nlist_for(len(items))
+    quantizer = faiss.IndexFlatIP(DIM)
+    fp16 = faiss.ScalarQuantizer.QT_fp16
+    ivf = faiss.IndexIVFScalarQuantizer(quantizer, DIM, nlist, fp16, faiss.METRIC_INNER_PRODUCT)
+    sample_size = min(len(vectors), nlist * TRAIN_SAMPLE_PER_LIST)
+    sample = vectors[np.random.default_rng(seed).choice(len(vectors), sample_size, replace=False)]
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    try:
+        ivf.train(sample)
+        ivf.add_with_ids(vectors, items)
+    finally:
+        faiss.omp_set_num_threads(1)
+    ivf.nprobe = _nprobe_for(nlist)
+    return ivf  # (faiss's Python wrapper keeps the quantizer referenced by the index)
+
+
 class GroupIndex:
     def __init__(
         self, kind: str, account_id: int, group_pk: int, index: faiss.Index | None = None, trained_n: int = 0
@@ -66,6 +85,8 @@ class GroupIndex:
         self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
         self.trained_n = trained_n
         self.lock = threading.Lock()
+        # While a background training runs: the puts and removes since its snapshot, replayed onto the new index.
+        self._during_training: list[tuple[np.ndarray, np.ndarray | None]] | None = None
 
     @property
     def is_ivf(self) -> bool:
@@ -75,22 +96,33 @@ class GroupIndex:
     def size(self) -> int:
         return int(self.index.ntotal)
 
+    @property
+    def needs_training(self) -> bool:
+        return (not self.is_ivf and self.size > ANN_THRESHOLD) or (
+            self.is_ivf and self.size > RETRAIN_GROWTH * self.trained_n
+        )
+
     def put(self, items: np.ndarray, vectors: np.ndarray) -> None:
         with self.lock:
-            self._remove(items)
-            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), items.astype(np.int64))
-            if (not self.is_ivf and self.size > ANN_THRESHOLD) or (
-                self.is_ivf and self.size > RETRAIN_GROWTH * self.trained_n
-            ):
-                self._train()
+            self._put(self.index, items, vectors)
+            if self._during_training is not None:
+                self._during_training.append((items, vectors))
 
     def remove(self, items: np.ndarray) -> None:
         with self.lock:
-            self._remove(items)
+            self._remove(self.index, items)
+            if self._during_training is not None:
+                self._during_training.append((items, None))
 
-    def _remove(self, items: np.ndarray) -> None:
-        if self.size and len(items):
-            self.index.remove_ids(faiss.IDSelectorBatch(items.astype(np.int64)))
+    @staticmethod
+    def _put(index: faiss.Index, items: np.ndarray, vectors: np.ndarray) -> None:
+        GroupIndex._remove(index, items)
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), items.astype(np.int64))
+
+    @staticmethod
+    def _remove(index: faiss.Index, items: np.ndarray) -> None:
+        if index.ntotal and len(items):
+            index.remove_ids(faiss.IDSelectorBatch(items.astype(np.int64)))
 
     def entries(self) -> tuple[np.ndarray, np.ndarray]:
         """(items, vectors) of every entry (vectors float32; fp16-exact for an IVF index)."""
@@ -111,24 +143,30 @@ class GroupIndex:
             return np.zeros(0, np.int64), np.zeros((0, DIM), np.float32)
         return np.concatenate(items), np.concatenate(vectors)
 
-    def _train(self) -> None:
-        items, vectors = self.entries()
-        nlist = _nlist_for(len(items))
-        quantizer = faiss.IndexFlatIP(DIM)
-        ivf = faiss.IndexIVFScalarQuantizer(
-            quantizer, DIM, nlist, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
-        )
-        sample_size = min(len(vectors), nlist * TRAIN_SAMPLE_PER_LIST)
-        sample = vectors[np.random.default_rng(self.group_pk).choice(len(vectors), sample_size, replace=False)]
-        faiss.omp_set_num_threads(os.cpu_count() or 1)
+    def train(self) -> bool:
+        """(Re)trains the IVF index from a snapshot, off the lock, so searches and writes of the group go on
+        meanwhile; returns whether it trained. Called by the index maintenance, never on a request's thread."""
+        with self.lock:
+            if not self.needs_training or self._during_training is not None:
+                return False
+            items, vectors = self.entries()
+            self._during_training = []
         try:
-            ivf.train(sample)
-            ivf.add_with_ids(vectors, items)
-        finally:
-            faiss.omp_set_num_threads(1)
-        ivf.nprobe = _nprobe_for(nlist)
-        self.index = ivf  # (faiss's Python wrapper keeps the quantizer referenced by the index)
-        self.trained_n = len(items)
+            ivf = _trained_ivf(items, vectors, self.group_pk)
+        except BaseException:
+            with self.lock:
+                self._during_training = None
+            raise
+        with self.lock:
+            for changed, added in self._during_training:
+                if added is None:
+                    self._remove(ivf, changed)
+                else:
+                    self._put(ivf, changed, added)
+            self._during_training = None
+            self.index = ivf
+            self.trained_n = len(items)
+        return True
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         with self.lock:
@@ -171,6 +209,7 @@ class EmbeddedIndex:
             self._loaded = False
 
     def finish_rebuild(self, epoch: str, seq: int) -> None:
+        self.maintain()
         with self._lock:
             self._epoch = epoch
             self._applied_seq = seq
@@ -221,6 +260,13 @@ class EmbeddedIndex:
         group = self._groups.get((first.kind, first.group_pk))
         if group is not None:
             group.remove(np.array([c.item_pk for c in batch], np.int64))
+
+    def maintain(self) -> int:
+        """Trains or retrains every group that grew past its exact-search size or 4x since its last training;
+        returns how many. The gallery's maintenance thread calls it (and a rebuild, before serving)."""
+        with self._lock:
+            groups = list(self._groups.values())
+        return sum(group.train() for group in groups)
 
     # ---- reads
     # -------------------------------------------------------------------------------------------------
