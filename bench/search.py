@@ -2,7 +2,7 @@
 time.
 
 Usage: .venv/bin/python bench/search.py [--sizes 10000,100000,1000000] [--milvus-sizes 10000,100000]
-[--queries 300]
+[--queries 300] [--milvus-uri http://127.0.0.1:19530 (a Milvus server; default: milvus-lite)]
 
 Galleries are synthetic but shaped like real SFace embeddings: identity centres and per-photo deviations
 are drawn
@@ -133,14 +133,15 @@ def exact_top(faces: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(top, order, 1) + 1  # face pks are row + 1
 
 
-def measure(backend: str, size: int, shape: RealShape, queries_n: int, seed: int = 0) -> dict:
+def measure(backend: str, size: int, shape: RealShape, queries_n: int, seed: int = 0, milvus_uri: str = "") -> dict:
     rng = np.random.default_rng(seed)
     centres = shape.identities(rng, size // FACES_PER_PERSON)
     faces = shape.photos(rng, np.repeat(centres, FACES_PER_PERSON, axis=0))
     queries = shape.photos(rng, centres[rng.choice(len(centres), queries_n, replace=False)])
     data_dir = Path(tempfile.mkdtemp(prefix="facecloud-bench-"))
     try:
-        runtime = Runtime(Settings(data_dir=data_dir, vector_backend=backend))
+        server = {"milvus_uri": milvus_uri, "milvus_collection_prefix": f"bench{size}_{seed}_"} if milvus_uri else {}
+        runtime = Runtime(Settings(data_dir=data_dir, vector_backend=backend, **server))
         started = time.perf_counter()
         account_id, group_pk = fill_database(runtime, faces)
         fill_s = time.perf_counter() - started
@@ -160,7 +161,7 @@ def measure(backend: str, size: int, shape: RealShape, queries_n: int, seed: int
             hits1 += bool(got) and got[0] == expected[0]
             hits10 += len(set(got) & set(expected.tolist())) / 10
         result = {
-            "backend": backend,
+            "backend": "milvus-server" if milvus_uri else ("milvus-lite" if backend == "milvus" else backend),
             "faces": size,
             "queries": queries_n,
             "p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 3),
@@ -190,7 +191,7 @@ def plot(results: list[dict], path: Path) -> None:
     width, height, margin = 900, 420, 60
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
-    colours = {"embedded": (31, 119, 180), "milvus": (214, 39, 40)}
+    colours = {"embedded": (31, 119, 180), "milvus-lite": (214, 39, 40), "milvus-server": (44, 160, 44)}
     sizes = sorted({r["faces"] for r in results})
     panels = (("p50 search latency, ms (log)", "p50_ms", True), ("recall@1 vs exact", "recall_at_1", False))
     for number, (title, field, log) in enumerate(panels):
@@ -232,12 +233,13 @@ def main() -> None:
     parser.add_argument("--milvus-sizes", default="10000,100000")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--features", type=Path, default=OUT / "lfw_dev_features.npz")
+    parser.add_argument("--milvus-uri", default="", help="a Milvus server for --milvus-sizes (default: milvus-lite)")
     args = parser.parse_args()
     shape = RealShape(args.features)
     results = []
     for backend, sizes in (("embedded", args.sizes), ("milvus", args.milvus_sizes)):
         for size in [int(s) for s in sizes.split(",") if s]:
-            results.append(measure(backend, size, shape, args.queries))
+            results.append(measure(backend, size, shape, args.queries, milvus_uri=args.milvus_uri))
     plot(results, OUT / "search.png")
     png = str(OUT / "search.png")
     print(

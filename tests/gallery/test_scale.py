@@ -229,3 +229,19 @@ def test_an_installation_job_runs_in_one_process_at_a_time(runtime: Runtime) -> 
             assert after
     finally:
         other.db.dispose()
+
+
+def test_the_gateway_rolls_back_a_write_whose_deadline_passed(runtime: Runtime) -> None:
+    from facecloud.gateway.params import validate
+    from facecloud.gateway.registry import ActionContext, CallAbandoned, execute, registry
+
+    creds = runtime.accounts.create("a")
+    account = runtime.accounts.find(creds.secret_id)
+    action = registry()["CreateGroup"]
+    request = validate(action.request, {"GroupId": "g", "GroupName": "G"})
+    ctx = ActionContext(account.id, account.app_id, "request-1", "zh-CN", runtime)
+    with pytest.raises(CallAbandoned):
+        execute(action, request, ctx, may_commit=lambda: False)  # the client was told RequestTimeout
+    assert runtime.gallery.list_groups(account.id, 0, 10)[1] == 0
+    execute(action, request, ctx)  # the client's retry
+    assert runtime.gallery.get_group(account.id, "g").name == "G"
