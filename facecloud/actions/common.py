@@ -23,7 +23,20 @@ class ImageRequest(TencentRequest):
     NeedRotateDetection: int = Field(0, ge=0, le=1)
 
 
-def load_image(ctx: ActionContext, image: str | None, url: str | None, need_rotate: int = 0) -> DecodedImage:
+def load_image(
+    ctx: ActionContext,
+    image: str | None,
+    url: str | None,
+    need_rotate: int = 0,
+    fields: tuple[str, str] = ("Image", "Url"),
+) -> DecodedImage:
+    """The decoded image of a request's (Image, Url) pair; `fields` names the pair in the ImageEmpty message."""
+    if not image and not url:
+        raise ApiError(
+            "InvalidParameterValue.ImageEmpty",
+            f"The image is empty: give {fields[0]} or {fields[1]}.",
+            f"图片为空：请提供 {fields[0]} 或 {fields[1]}。",
+        )
     return ctx.runtime.vision.decode(image=image, url=url, need_rotate=bool(need_rotate))
 
 
