@@ -116,7 +116,7 @@ def client(server: LiveServer, account: Credentials):  # type: ignore[no-untyped
     return server.client(account)
 
 
-SERVICE_MARKERS = ("postgres", "redis", "browser")
+SERVICE_MARKERS = ("postgres", "redis", "browser", "clients")
 
 
 @pytest.hookimpl(hookwrapper=True)

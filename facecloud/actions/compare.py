@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from facecloud.actions.common import FACE_MODEL_VERSION, load_image, model_version
+from facecloud.actions.common import FACE_MODEL_VERSION, load_image, model_version, require_image
 from facecloud.actions.detect import no_face
 from facecloud.gateway.registry import ActionContext, TencentRequest, action
 from facecloud.vision.detector import DetectedFace
@@ -45,8 +45,12 @@ def compare_face(req: CompareFaceRequest, ctx: ActionContext) -> dict:
     model_version(req.FaceModelVersion, MODEL_VERSIONS)
     vision = ctx.runtime.vision
 
+    sides = {side: (f"Image{side}", f"Url{side}") for side in "AB"}
+    for fields in sides.values():  # both named before any work
+        require_image(getattr(req, fields[0]), getattr(req, fields[1]), fields)
+
     def embedding(side: str) -> np.ndarray:
-        fields = (f"Image{side}", f"Url{side}")
+        fields = sides[side]
         img = load_image(ctx, getattr(req, fields[0]), getattr(req, fields[1]), req.NeedRotateDetection, fields)
         face = chosen_face(ctx, img, req.FaceMatchingStrategy)
         check_quality(vision, img, face, req.QualityControl)

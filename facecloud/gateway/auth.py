@@ -93,10 +93,9 @@ def signed_host_candidates(host: str) -> tuple[str, ...]:
 
 def refuse_tc1(query: str, body: bytes, headers: dict[str, str]) -> None:
     """A request signed the TC1 way (HmacSHA1/HmacSHA256 parameters instead of an Authorization header)."""
-    form = query
+    params = parse_qs(query)
     if "x-www-form-urlencoded" in headers.get("content-type", ""):
-        form = body.decode("utf-8", "replace")
-    params = parse_qs(form)
+        params.update(parse_qs(body.decode("utf-8", "replace")))
     if "Signature" not in params and "SignatureMethod" not in params:
         return
     method = (params.get("SignatureMethod") or ["HmacSHA1"])[0]
