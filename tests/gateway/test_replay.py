@@ -12,18 +12,17 @@ import json
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 from tencentcloud.common import abstract_client
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
 from facecloud.billing.models import UsageEntry
-from facecloud.gateway import tc3
 from facecloud.gateway.registry import ActionContext, TencentRequest, action, registry
 from facecloud.runtime import Runtime
 from tests import conftest
 from tests.conftest import LiveServer, need_data
+from tests.hardening.support import signed_post
 
 
 class ReplayEchoRequest(TencentRequest):
@@ -56,6 +55,10 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> float:
 def photo(person: str) -> str:
     path = sorted(need_data("lfw-dev", "lfw-deepfunneled", person).glob("*.jpg"))[0]
     return base64.b64encode(path.read_bytes()).decode()
+
+
+def call(url: str, creds, action_name: str, body: bytes, **options) -> dict:  # type: ignore[no-untyped-def]
+    return signed_post(url, creds, action_name, body, timeout=60, **options).json()["Response"]
 
 
 def ledger_rows(server: LiveServer, secret_id: str, action_name: str) -> int:
@@ -96,39 +99,23 @@ def test_four_ordinary_sequences_signed_within_one_second_are_served(server, acc
     assert client.call_json("GetGroupList", {})["Response"]["GroupNum"] == 0
 
 
-def _post(url: str, headers: dict[str, str], body: bytes) -> dict:
-    return httpx.post(url + "/", content=body, headers=headers, timeout=60).json()["Response"]
-
-
 def test_a_retried_request_is_served_and_billed_again(server, account):
     """A client (or a proxy) re-sending the very bytes of a call that timed out: Tencent serves and bills both."""
     body = json.dumps({"Image": photo("Tony_Blair")}).encode()
-    headers = tc3.sign_headers(
-        secret_id=account.secret_id,
-        secret_key=account.secret_key,
-        action="DetectFace",
-        body=body,
-        host=server.endpoint,
-        timestamp=int(time.time()),
-    )
-    answers = [_post(server.url, headers, body) for _ in range(2)]
+    timestamp = int(time.time())
+    answers = [call(server.url, account, "DetectFace", body, timestamp=timestamp) for _ in range(2)]
     assert all(a["FaceInfos"] for a in answers)
     assert ledger_rows(server, account.secret_id, "DetectFace") == 2
 
 
 def test_a_request_that_signed_its_action_cannot_be_resent_as_another(server, account):
     body = json.dumps({"Name": "x"}).encode()
-    headers = tc3.sign_headers(
-        secret_id=account.secret_id,
-        secret_key=account.secret_key,
-        action="GetReplayTestRead",
-        body=body,
-        host=server.endpoint,
-        timestamp=int(time.time()),
-        sign_action=True,
-    )
-    assert _post(server.url, headers, body)["Name"] == "x"
-    resent = _post(server.url, {**headers, "X-TC-Action": "ReplayTestWrite"}, body)
+    timestamp = int(time.time())
+    assert call(server.url, account, "GetReplayTestRead", body, timestamp=timestamp, sign_action=True)["Name"] == "x"
+    resent = call(
+        server.url, account, "GetReplayTestRead", body, timestamp=timestamp, sign_action=True,
+        **{"X-TC-Action": "ReplayTestWrite"},
+    )  # fmt: skip
     assert resent["Error"]["Code"] == "AuthFailure.SignatureFailure"
 
 
@@ -143,20 +130,14 @@ def test_strict_mode_refuses_a_seen_signature_for_a_write_but_serves_reads(stric
     body = json.dumps({"Name": "s"}).encode()
     timestamp = int(time.time())
 
-    def send(action_name: str, sent_as: str | None = None) -> dict:
-        headers = tc3.sign_headers(
-            secret_id=creds.secret_id,
-            secret_key=creds.secret_key,
-            action=action_name,
-            body=body,
-            host=strict_server.endpoint,
-            timestamp=timestamp,
+    def send(sent_as: str) -> dict:
+        return call(
+            strict_server.url, creds, "GetReplayTestRead", body, timestamp=timestamp, **{"X-TC-Action": sent_as}
         )
-        return _post(strict_server.url, {**headers, "X-TC-Action": sent_as or action_name}, body)
 
     assert send("GetReplayTestRead")["Name"] == "s"
     assert send("GetReplayTestRead")["Name"] == "s"
-    refused = send("GetReplayTestRead", sent_as="ReplayTestWrite")
+    refused = send("ReplayTestWrite")
     assert refused["Error"]["Code"] == "AuthFailure.SignatureFailure" and "严格" in refused["Error"]["Message"]
 
 
