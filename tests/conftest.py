@@ -72,12 +72,19 @@ def sdk_client(endpoint: str, secret_id: str, secret_key: str, language: str | N
     return iai_client.IaiClient(credential.Credential(secret_id, secret_key), "ap-guangzhou", profile)
 
 
-def test_settings(tmp: Path, **overrides: object) -> Settings:
+def server_env(**settings: str) -> dict[str, str]:
+    """The environment of a test server: none of the caller's FACECLOUD_* settings but the cache, the liveness
+    weights of ../shared and those given."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACECLOUD_")}
-    env.setdefault("FACECLOUD_MODEL_DIR", str(LIVENESS_MODELS))
+    env["FACECLOUD_MODEL_DIR"] = str(LIVENESS_MODELS)
     if "FACECLOUD_CACHE_DIR" in os.environ:
         env["FACECLOUD_CACHE_DIR"] = os.environ["FACECLOUD_CACHE_DIR"]
-    return Settings.from_env(env, data_dir=tmp, **overrides)
+    env.update({f"FACECLOUD_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def test_settings(tmp: Path, **overrides: object) -> Settings:
+    return Settings.from_env(server_env(), data_dir=tmp, **overrides)
 
 
 @pytest.fixture(scope="session")

@@ -15,19 +15,11 @@ import httpx
 from facecloud.accounts import Credentials
 from facecloud.config import Settings
 from facecloud.runtime import Runtime
-from tests.conftest import LIVENESS_MODELS, REPO
+from tests.conftest import REPO, server_env
+
+__all__ = ["ServerProcess", "server_env"]
 
 FACECLOUD = REPO / ".venv" / "bin" / "facecloud"
-
-
-def server_env(**settings: str) -> dict[str, str]:
-    """The environment of a server process: none of the caller's FACECLOUD_* settings but those given."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACECLOUD_")}
-    env["FACECLOUD_MODEL_DIR"] = str(LIVENESS_MODELS)
-    if "FACECLOUD_CACHE_DIR" in os.environ:
-        env["FACECLOUD_CACHE_DIR"] = os.environ["FACECLOUD_CACHE_DIR"]
-    env.update({f"FACECLOUD_{k.upper()}": v for k, v in settings.items()})
-    return env
 
 
 @dataclass
@@ -102,12 +94,3 @@ class ServerProcess:
 
     def runtime(self) -> Runtime:
         return Runtime(Settings.from_env(self.env, data_dir=self.data_dir), migrate=False)
-
-
-def _env(**settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACECLOUD_")}
-    env["FACECLOUD_MODEL_DIR"] = str(LIVENESS_MODELS)
-    if "FACECLOUD_CACHE_DIR" in os.environ:
-        env["FACECLOUD_CACHE_DIR"] = os.environ["FACECLOUD_CACHE_DIR"]
-    env.update({f"FACECLOUD_{k.upper()}": v for k, v in settings.items()})
-    return env
