@@ -19,11 +19,12 @@ from facecloud.accounts import Credentials
 from facecloud.config import Settings
 from facecloud.gateway.app import create_app
 from facecloud.runtime import Runtime
+from facecloud.vision.liveness import PACKAGED_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("FACECLOUD_SHARED_DIR", REPO.parent / "shared"))
 DATA = SHARED / "data"
-LIVENESS_MODELS = SHARED / "models" / "liveness"
+LIVENESS_MODELS = PACKAGED_DIR  # the liveness weights shipped in the package
 
 
 def need_data(*parts: str) -> Path:
@@ -73,10 +74,8 @@ def sdk_client(endpoint: str, secret_id: str, secret_key: str, language: str | N
 
 
 def server_env(**settings: str) -> dict[str, str]:
-    """The environment of a test server: none of the caller's FACECLOUD_* settings but the cache, the liveness
-    weights of ../shared and those given."""
+    """The environment of a test server: none of the caller's FACECLOUD_* settings but the cache and those given."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACECLOUD_")}
-    env["FACECLOUD_MODEL_DIR"] = str(LIVENESS_MODELS)
     if "FACECLOUD_CACHE_DIR" in os.environ:
         env["FACECLOUD_CACHE_DIR"] = os.environ["FACECLOUD_CACHE_DIR"]
     env.update({f"FACECLOUD_{k.upper()}": v for k, v in settings.items()})
