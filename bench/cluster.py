@@ -43,7 +43,6 @@ from load import Client, Mix, Outcome, load_images, new_account, percentile  # n
 from serving import start_server  # noqa: E402
 
 RATE_LIMIT_QPS = 5
-SHARED = Path(os.environ.get("FACECLOUD_SHARED_DIR", REPO.parent / "shared"))
 
 
 class Cluster:
@@ -325,8 +324,6 @@ def main() -> None:
             "FACECLOUD_WEBHOOK_URL": webhook.url,
             "FACECLOUD_RATE_LIMIT_QPS": str(RATE_LIMIT_QPS),
         }
-        if (SHARED / "models" / "liveness").is_dir():  # MiniFASNet weights no registry carries
-            env["FACECLOUD_MODEL_DIR"] = str(SHARED / "models" / "liveness")
         os.environ.update(env)  # the CLI calls below (accounts) and the checks use the same installation
         started = time.time()
         cluster = Cluster(root, args.nodes, env)

@@ -62,11 +62,15 @@ def _millis(moment: datetime) -> int:
 
 
 def _not_found_group(group_id: str) -> ApiError:
-    return ApiError("InvalidParameterValue.GroupIdNotExist", f"Group {group_id} does not exist.")
+    return ApiError(
+        "InvalidParameterValue.GroupIdNotExist", f"Group {group_id} does not exist.", f"人员库 {group_id} 不存在。"
+    )
 
 
 def _not_found_person(person_id: str) -> ApiError:
-    return ApiError("InvalidParameterValue.PersonIdNotExist", f"Person {person_id} does not exist.")
+    return ApiError(
+        "InvalidParameterValue.PersonIdNotExist", f"Person {person_id} does not exist.", f"人员 {person_id} 不存在。"
+    )
 
 
 @dataclass(frozen=True)
@@ -227,8 +231,11 @@ class Gallery:
                     .scalars()
                     .all()
                 )
-                # Read after the rows: a compaction that deleted rows this index still needed is seen here.
-                behind = self._compacted_seq(session) > self.index.applied_seq
+                # Only a gap after the watermark can mean compaction deleted rows this index still needed (the
+                # newest LOG_KEEP rows always stay); the marker is read after the rows, so a compaction that
+                # committed meanwhile is seen.
+                gap = bool(rows) and rows[0].seq > self.index.applied_seq + 1
+                behind = gap and self._compacted_seq(session) > self.index.applied_seq
                 changes = [] if behind or not rows else self._resolve(session, rows)
             if behind:
                 self.rebuild()
@@ -257,7 +264,7 @@ class Gallery:
     def compact_log(self, keep: int = LOG_KEEP) -> int:
         """Deletes the change-log rows older than the newest `keep` that this process's index has applied; returns
         how many. Any index still needing them rebuilds from the database on its next sync."""
-        up_to = min(self._max_seq() - keep, self.index.applied_seq)
+        up_to = min(self._max_seq() - max(keep, 1), self.index.applied_seq)  # the newest row always stays
         with self.db.session() as session:
             if up_to <= self._compacted_seq(session):
                 return 0
@@ -425,12 +432,24 @@ class Gallery:
                 )
             ).all()
             if any(g == group_id for g, _ in existing):
-                raise ApiError("InvalidParameterValue.GroupIdAlreadyExist", f"Group {group_id} already exists.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupIdAlreadyExist",
+                    f"Group {group_id} already exists.",
+                    f"人员库 {group_id} 已存在。",
+                )
             if existing:
-                raise ApiError("InvalidParameterValue.GroupNameAlreadyExist", f"GroupName {name} is taken.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupNameAlreadyExist",
+                    f"GroupName {name} is taken.",
+                    f"人员库名称 {name} 已被使用。",
+                )
             count = session.scalar(select(func.count()).select_from(GroupRow).where(GroupRow.account_id == account_id))
             if (count or 0) >= MAX_GROUPS_PER_ACCOUNT:
-                raise ApiError("InvalidParameterValue.GroupNumExceed", "The account has 100000 groups already.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupNumExceed",
+                    "The account has 100000 groups already.",
+                    "账号的人员库数已达 100000 上限。",
+                )
             now = utcnow()
             row = GroupRow(
                 account_id=account_id,
@@ -489,7 +508,11 @@ class Gallery:
                     select(GroupRow.id).where(GroupRow.account_id == account_id, GroupRow.name == name)
                 )
                 if taken is not None:
-                    raise ApiError("InvalidParameterValue.GroupNameAlreadyExist", f"GroupName {name} is taken.")
+                    raise ApiError(
+                        "InvalidParameterValue.GroupNameAlreadyExist",
+                        f"GroupName {name} is taken.",
+                        f"人员库名称 {name} 已被使用。",
+                    )
                 group.name = name
             if tag is not None:
                 group.tag = check.tag(tag)
@@ -501,15 +524,27 @@ class Gallery:
         names = list(group.ex_descriptions or [])
         for index, value in updates:
             if index < 0 or index >= check.MAX_DESCRIPTIONS:
-                raise ApiError("InvalidParameterValue.GroupExDescriptionsExceed", "At most 5 GroupExDescriptions.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupExDescriptionsExceed",
+                    "At most 5 GroupExDescriptions.",
+                    "人员库自定义描述字段最多 5 个。",
+                )
             if index < len(names):
                 names[index] = value
             elif index == len(names):
                 names.append(value)
             else:
-                raise ApiError("InvalidParameterValue", "GroupExDescriptionIndex skips a field: add fields in order.")
+                raise ApiError(
+                    "InvalidParameterValue",
+                    "GroupExDescriptionIndex skips a field: add fields in order.",
+                    "GroupExDescriptionIndex 跳过了字段：请按顺序添加字段。",
+                )
         if len(set(names)) != len(names):
-            raise ApiError("FailedOperation.DuplicatedGroupDescription", "GroupExDescriptions must differ.")
+            raise ApiError(
+                "FailedOperation.DuplicatedGroupDescription",
+                "GroupExDescriptions must differ.",
+                "人员库自定义描述字段名称不能重复。",
+            )
         check.group_descriptions(names)
         if len(names) > len(group.ex_descriptions or []):
             for membership in session.scalars(select(MembershipRow).where(MembershipRow.group_pk == group.id)):
@@ -555,7 +590,11 @@ class Gallery:
                 )
                 is not None
             ):
-                raise ApiError("InvalidParameterValue.PersonIdAlreadyExist", f"Person {person_id} already exists.")
+                raise ApiError(
+                    "InvalidParameterValue.PersonIdAlreadyExist",
+                    f"Person {person_id} already exists.",
+                    f"人员 {person_id} 已存在。",
+                )
             self._check_group_capacity(group.id, 1)
             self._check_account_capacity(session, account_id, 1)
             embedding = _normalised(face.embedding)
@@ -607,7 +646,11 @@ class Gallery:
 
     def _check_group_capacity(self, group_pk: int, adding: int) -> None:
         if self.index.count("face", [group_pk]) + adding > MAX_FACES_PER_GROUP:
-            raise ApiError("InvalidParameterValue.GroupFaceNumExceed", "The group holds 3000000 faces already.")
+            raise ApiError(
+                "InvalidParameterValue.GroupFaceNumExceed",
+                "The group holds 3000000 faces already.",
+                "人员库中的人脸数已达 3000000 上限。",
+            )
 
     def delete_person(self, account_id: int, person_id: str) -> None:
         with self._write(account_id) as session:
@@ -638,7 +681,11 @@ class Gallery:
             person = self._person(session, account_id, person_id)
             membership = session.get(MembershipRow, (group.id, person.id))
             if membership is None:
-                raise ApiError("FailedOperation.GroupPersonMapNotExist", f"Person {person_id} is not in {group_id}.")
+                raise ApiError(
+                    "FailedOperation.GroupPersonMapNotExist",
+                    f"Person {person_id} is not in {group_id}.",
+                    f"人员 {person_id} 不在人员库 {group_id} 中。",
+                )
             if len(self._group_pks_of(session, person.id)) == 1:
                 self._forget_person(session, person)
             else:
@@ -663,7 +710,11 @@ class Gallery:
             person = self._person(session, account_id, person_id)
             membership = session.get(MembershipRow, (group.id, person.id))
             if membership is None:
-                raise ApiError("FailedOperation.GroupPersonMapNotExist", f"Person {person_id} is not in {group_id}.")
+                raise ApiError(
+                    "FailedOperation.GroupPersonMapNotExist",
+                    f"Person {person_id} is not in {group_id}.",
+                    f"人员 {person_id} 不在人员库 {group_id} 中。",
+                )
             membership.ex_descriptions = check.person_descriptions(
                 list(membership.ex_descriptions or []), descriptions, len(group.ex_descriptions or [])
             )
@@ -679,11 +730,16 @@ class Gallery:
             versions = set(session.scalars(select(GroupRow.face_model_version).where(GroupRow.id.in_(current))))
             new = [g for g in groups if g.id not in current]
             if len(current) + len(new) > MAX_GROUPS_PER_PERSON:
-                raise ApiError("InvalidParameterValue.GroupNumPerPersonExceed", "A person is in at most 100 groups.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupNumPerPersonExceed",
+                    "A person is in at most 100 groups.",
+                    "一个人员最多属于 100 个人员库。",
+                )
             if versions | {g.face_model_version for g in new} != versions and versions:
                 raise ApiError(
                     "FailedOperation.AcrossVersionsError",
                     "The groups have another FaceModelVersion than the person's groups.",
+                    "这些人员库的算法模型版本与该人员所在人员库不同。",
                 )
             face_pks = list(session.scalars(select(FaceRow.id).where(FaceRow.person_pk == person.id)))
             for group in new:
@@ -792,7 +848,11 @@ class Gallery:
             person = self._person(session, account_id, person_id)
             existing = self._face_rows(session, person.id)
             if len(existing) + len(faces) > MAX_FACES_PER_PERSON:
-                raise ApiError("InvalidParameterValue.PersonFaceNumExceed", "A person has at most 5 faces.")
+                raise ApiError(
+                    "InvalidParameterValue.PersonFaceNumExceed",
+                    "A person has at most 5 faces.",
+                    "一个人员最多有 5 张人脸。",
+                )
             group_pks = self._group_pks_of(session, person.id)
             for group_pk in group_pks:
                 self._check_group_capacity(group_pk, len(faces))
@@ -819,6 +879,7 @@ class Gallery:
                 raise ApiError(
                     "InvalidParameterValue.DeleteFaceNumExceed",
                     "A person keeps at least one face: delete the person instead.",
+                    "人员至少保留一张人脸：如需全部删除请删除该人员。",
                 )
             if not doomed:
                 return []
@@ -850,7 +911,9 @@ class Gallery:
         versions = {v for _, _, v in rows}
         if len(versions) > 1:
             raise ApiError(
-                "FailedOperation.AcrossVersionsError", "The groups searched have different FaceModelVersions."
+                "FailedOperation.AcrossVersionsError",
+                "The groups searched have different FaceModelVersions.",
+                "所搜索的人员库算法模型版本不一致。",
             )
         return {g: found[g] for g in dict.fromkeys(group_ids)}, versions.pop() if versions else "3.0"
 
@@ -862,7 +925,11 @@ class Gallery:
         pks = list(groups.values())
         total = self.index.count(kind, pks)
         if total == 0:
-            raise ApiError("InvalidParameterValue.NoFaceInGroups", "The groups searched hold no faces.")
+            raise ApiError(
+                "InvalidParameterValue.NoFaceInGroups",
+                "The groups searched hold no faces.",
+                "所搜索的人员库中没有人脸。",
+            )
         fetch = k * MAX_FACES_PER_PERSON if kind == "face" else k
         raw = self.index.search(kind, account_id, pks, _unit_rows(queries), fetch)
         names = {pk: g for g, pk in groups.items()}
@@ -926,7 +993,9 @@ def _normalised(vector: np.ndarray) -> np.ndarray:
     vector = np.asarray(vector, dtype=np.float32).reshape(-1)
     norm = float(np.linalg.norm(vector))
     if not np.isfinite(norm) or norm == 0:
-        raise ApiError("FailedOperation.ImageFacedetectFailed", "The face gave no usable feature.")
+        raise ApiError(
+            "FailedOperation.ImageFacedetectFailed", "The face gave no usable feature.", "未能从人脸中提取可用特征。"
+        )
     return vector / norm
 
 

@@ -64,8 +64,5 @@ def eval_lfw(
 
 
 def register(app: typer.Typer) -> None:
-    from facecloud.vision.liveness_pull import add_pull_command  # `models pull`: the liveness weights
-
-    add_pull_command(models_app)
     app.add_typer(models_app, name="models")
     app.add_typer(eval_app, name="eval")
