@@ -148,3 +148,46 @@ def test_a_wait_past_the_deadline_leaves_the_queue() -> None:
     holder.join(5)
     with scheduler.slot("DetectFace"):  # the slot came back
         pass
+
+
+def test_a_full_queue_answers_request_limit_exceeded_over_http(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """One slot and one queue place: of 8 simultaneous CompareFace calls, some are refused at once, in Tencent's
+    envelope, and not billed."""
+    import base64
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import text
+    from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+
+    from facecloud.runtime import Runtime
+    from tests.conftest import _serve, need_data
+    from tests.conftest import test_settings as settings_for_tests
+
+    face = base64.b64encode(
+        need_data("lfw-dev", "lfw-deepfunneled", "Abel_Pacheco", "Abel_Pacheco_0001.jpg").read_bytes()
+    ).decode()
+    runtime = Runtime(settings_for_tests(tmp_path, model_work_slots=1, model_work_queue=1))
+    serving = _serve(runtime)
+    server = next(serving)
+    account = server.new_account()
+
+    def call(nonce: int) -> tuple[str, str]:
+        client = server.client(account)
+        body = {"ImageA": face, "ImageB": face, "Nonce": nonce}  # distinct bodies: the replay guard stays out
+        try:
+            return "Success", client.call_json("CompareFace", body)["Response"]["RequestId"]
+        except TencentCloudSDKException as error:
+            assert error.code != "RequestLimitExceeded" or "CompareFace" in error.message
+            return error.code, error.requestId
+
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(call, range(8)))
+        codes = [code for code, _ in results]
+        assert "RequestLimitExceeded" in codes and "Success" in codes, codes
+        assert set(codes) <= {"Success", "RequestLimitExceeded"}, codes
+        with runtime.db.session() as session:
+            billed = set(session.execute(text("select request_id from billing_usage_entries")).scalars())
+        assert billed == {request_id for code, request_id in results if code == "Success"}
+    finally:
+        serving.close()
