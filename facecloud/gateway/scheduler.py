@@ -92,10 +92,6 @@ class ModelWorkScheduler:
         with self._lock:
             return {action: len(queue) for action, queue in self._queues.items() if queue}
 
-    def cost(self, action: str) -> float:
-        with self._lock:
-            return self._cost.get(action, INITIAL_COST_S)
-
     def _enter(self, action: str) -> _Ticket:
         ticket = _Ticket(action, self._clock())
         with self._lock:
