@@ -22,7 +22,9 @@ CHART_MONTHS = 12
 
 
 def service_names(ctx: Ctx) -> dict[str, str]:
-    return {s.id: s.name_en for s in ctx.runtime.billing.catalog.services}
+    # The price list's own Chinese names in zh-CN.
+    chinese = ctx.locale == "zh-CN"
+    return {s.id: s.name_zh if chinese else s.name_en for s in ctx.runtime.billing.catalog.services}
 
 
 def wallet_view(wallet: dict[str, Any]) -> dict[str, Any]:

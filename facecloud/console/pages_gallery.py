@@ -97,7 +97,13 @@ def persons(ctx: Ctx) -> Response:
         if _matches(query, p.get("PersonId"), p.get("PersonName"))
     ]
     rows = [
-        {**p, "faces": len(p.get("FaceIds") or []), "created": _when(p.get("CreationTimestamp"))} for p in found[:SHOWN]
+        {
+            **p,
+            "faces": len(p.get("FaceIds") or []),
+            "face_hrefs": [f"/console/faces/{quote(str(f), safe='')}" for f in p.get("FaceIds") or []],
+            "created": _when(p.get("CreationTimestamp")),
+        }
+        for p in found[:SHOWN]
     ]
     counts = invoke(ctx.runtime, ctx.account, "GetPersonListNum", {"GroupId": group_id})
     return ctx.render(

@@ -39,6 +39,7 @@ from facecloud.gallery.models import (
     StateRow,
     utcnow,
 )
+from facecloud.gallery.thumbnails import load_thumbnail, store_thumbnail
 
 MAX_FACES_PER_PERSON = 5
 MAX_FACES_PER_UPLOAD = 4
@@ -68,6 +69,7 @@ class FaceInput:
     y: int = 0
     width: int = 0
     height: int = 0
+    thumbnail: bytes | None = None  # a small JPEG of the face (thumbnails.py), kept with the face row
 
 
 @dataclass(frozen=True)
@@ -521,6 +523,7 @@ class Gallery:
         )
         session.add(row)
         session.flush()
+        store_thumbnail(session, row.id, face.thumbnail)
         return row
 
     def _check_account_capacity(self, session: Session, account_id: int, adding: int) -> None:
@@ -843,6 +846,11 @@ class Gallery:
             ):
                 groups[person_pk].append(PersonGroupInfo(group_id, list(values or [])))
             return {pk: (p.name, p.gender, groups[pk]) for pk, p in persons.items()}
+
+    def face_thumbnail(self, account_id: int, face_id: str) -> bytes | None:
+        """The JPEG kept for one of the account's faces, or None."""
+        with self.db.session() as session:
+            return load_thumbnail(session, account_id, face_id)
 
 
 def _best_per_person(
