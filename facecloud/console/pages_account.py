@@ -64,9 +64,13 @@ def usage(ctx: Ctx) -> Response:
         totals={**summary["totals"], "amount": summary["postpaid_amount"]},
         rows=rows,
         daily_chart=daily_chart(month, billing.usage_daily(account.id, month), names),
-        split_chart=split_chart(rows),
-        monthly_chart=monthly_chart(months, monthly),
+        split_chart=_translated(ctx, split_chart(rows)),
+        monthly_chart=_translated(ctx, monthly_chart(months, monthly)),
     )
+
+
+def _translated(ctx: Ctx, chart: dict[str, Any]) -> dict[str, Any]:
+    return {**chart, "datasets": [{**d, "label": ctx._(d["label"])} for d in chart["datasets"]]}
 
 
 def daily_chart(month: str, days: list[dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
