@@ -64,6 +64,10 @@ class Picture:
     def stroke(self) -> float:
         return max(self.width, self.height) / 250
 
+    @property
+    def font(self) -> float:
+        return max(self.width, self.height) / 30
+
 
 def show(ctx: Ctx) -> Response:
     return _render(ctx, BY_NAME["DetectFace"], group_id="", result=None)

@@ -3,7 +3,9 @@ the SDK code, and the call billed like the same call made with the SDK."""
 
 from __future__ import annotations
 
+import base64
 import json
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -88,7 +90,7 @@ def test_try_search_persons_shows_candidates_with_their_faces(
     sdk = console_server.client(creds)
     sdk.call_json("CreateGroup", {"GroupId": "staff", "GroupName": "Staff"})
     for person in ("John_Salley", "John_Savage"):
-        image = __import__("base64").b64encode(open(_photos(person)[0], "rb").read()).decode()
+        image = base64.b64encode(Path(_photos(person)[0]).read_bytes()).decode()
         sdk.call_json("CreatePerson", {"GroupId": "staff", "PersonId": person, "PersonName": person, "Image": image})
     console.sign_in(creds)
     before = _calls(console_server, creds.secret_id, "search")
