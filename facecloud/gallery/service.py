@@ -16,7 +16,7 @@ import secrets
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -224,8 +224,9 @@ class Gallery:
             changes.append(Change(row.seq, row.account_id, action, kind, row.group_pk, row.item_pk, vector))
         return changes
 
-    def rebuild(self) -> int:
-        """Rebuilds the index from the database (one consistent read); returns the number of face entries."""
+    def rebuild(self, progress: Callable[[int, int | None], None] | None = None) -> int:
+        """Rebuilds the index from the database (one consistent read); returns the number of face entries.
+        progress(groups done, groups), when given, hears of each group loaded."""
         self.index.reset(self.epoch)
         loaded = 0
         with self.db.engine.connect() as conn:
@@ -234,7 +235,7 @@ class Gallery:
             with conn.begin():
                 seq = int(conn.scalar(select(func.coalesce(func.max(ChangeRow.seq), 0))) or 0)
                 groups = conn.execute(select(GroupRow.id, GroupRow.account_id)).all()
-                for group_pk, account_id in groups:
+                for done, (group_pk, account_id) in enumerate(groups, start=1):
                     faces = conn.execute(
                         select(FaceRow.id, FaceRow.embedding)
                         .join(MembershipRow, MembershipRow.person_pk == FaceRow.person_pk)
@@ -247,6 +248,8 @@ class Gallery:
                         .where(MembershipRow.group_pk == group_pk, PersonRow.feature.is_not(None))
                     ).all()
                     self._load(persons, "person", account_id, group_pk)
+                    if progress is not None:
+                        progress(done, len(groups))
         self.index.finish_rebuild(self.epoch, seq)
         self.index.save()
         return loaded
