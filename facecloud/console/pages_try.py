@@ -66,7 +66,7 @@ class Picture:
 
     @property
     def font(self) -> float:
-        return max(self.width, self.height) / 30
+        return max(self.width, self.height) / 22
 
 
 def show(ctx: Ctx) -> Response:

@@ -33,8 +33,14 @@ def populated(console_server: LiveServer) -> Credentials:
         sdk.call_json("CreatePerson", {"GroupId": "staff", "PersonId": person, "PersonName": person, "Image": image})
         sdk.call_json("DetectFace", {"Image": image})
     account_id = console_server.runtime.accounts.find(creds.secret_id).id
-    console_server.runtime.billing.top_up(account_id, "500")
-    console_server.runtime.billing.buy_pack(account_id, "detect", 10)
+    billing = console_server.runtime.billing
+    billing.top_up(account_id, "500")
+    billing.buy_pack(account_id, "detect", 10)
+    for calls in range(1, 11):  # past the free pack and most of the 10-call pack: its low-pack alert
+        sdk.call_json("DetectFace", {"Image": image, "MaxFaceNum": calls})  # a new body: no replay
+    current = billing.current_month()
+    year, month = int(current[:4]), int(current[5:])
+    billing.settle(account_id, f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}")
     return creds
 
 
@@ -89,7 +95,8 @@ def test_every_page_fits_the_width(
     populated: Credentials,
     open_console: Callable[..., ConsoleBrowser],
 ) -> None:
-    console = open_console(width=width, height=800, locale="en-US")
+    locale = "zh-CN" if width == 375 else "en-US"  # the phone-width pictures show the Chinese pages
+    console = open_console(width=width, height=800, locale=locale)
     console.goto("/console/signin")
     _no_page_overflow(console, width)
     if width in (375, 1280):
@@ -108,7 +115,7 @@ def test_every_page_fits_the_width(
         if width in (375, 1280):
             console.screenshot(f"{page.replace('/', '-').replace('groups-staff', 'persons')}-{width}")
 
-    operator = open_console(width=width, height=800, locale="en-US")
+    operator = open_console(width=width, height=800, locale=locale)
     operator.sign_in_operator()
     for page in OPERATOR_PAGES:
         operator.goto(f"/console/{page}")
