@@ -120,7 +120,7 @@ def packs(ctx: Ctx) -> Response:
         alerts=alerts[:5],
         wallet=wallet_view(billing.wallet(account.id)),
         services=billing.catalog.services,
-        sizes=[(size, size_label(size)) for size in sizes],
+        sizes=[(size, shown_size(ctx, size)) for size in sizes],
     )
 
 
@@ -137,6 +137,13 @@ def pack_view(pack: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
         "status": status,
         "status_pill": pill,
     }
+
+
+def shown_size(ctx: Ctx, size: int) -> str:
+    """A pack size as the page's language writes it: 1M calls / 100万次."""
+    if ctx.locale != "zh-CN":
+        return size_label(size)
+    return f"{size // 10_000:,}万次" if size % 10_000 == 0 else f"{size:,}次"
 
 
 def size_label(size: int) -> str:

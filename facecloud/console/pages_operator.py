@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from facecloud.console.pages_account import MONTH, pack_view, service_names, size_label, wallet_view
+from facecloud.console.pages_account import MONTH, pack_view, service_names, shown_size, size_label, wallet_view
 from facecloud.console.web import Ctx
 from facecloud.errors import ApiError
 
@@ -72,7 +72,7 @@ def pack_sales(ctx: Ctx) -> Response:
         revenue=revenue,
         accounts=accounts_list,
         services=billing.catalog.services,
-        sizes=[(size, size_label(size)) for size in sizes],
+        sizes=[(size, shown_size(ctx, size)) for size in sizes],
     )
 
 

@@ -107,7 +107,7 @@ def test_try_search_persons_shows_candidates_with_their_faces(
     assert thumb.evaluate("img => img.complete && img.naturalWidth > 0")
     _check_snippets(console, "SearchPersons")
     assert _calls(console_server, creds.secret_id, "search") == before + 1
-    console.screenshot("try")
+    console.screenshot("try-search")
 
 
 @pytest.mark.browser
