@@ -35,7 +35,9 @@ def wallet_view(wallet: dict[str, Any]) -> dict[str, Any]:
 def month_param(ctx: Ctx) -> str:
     month = ctx.param("month") or ctx.runtime.billing.current_month()
     if not MONTH.match(month):
-        raise ApiError("InvalidParameterValue", f"not a month (YYYY-MM): {month!r}")
+        raise ApiError(
+            "InvalidParameterValue", f"not a month (YYYY-MM): {month!r}", f"不是有效的月份（YYYY-MM）：{month!r}"
+        )
     return month
 
 
@@ -157,9 +159,15 @@ def buy_pack(ctx: Ctx) -> Response:
     try:
         size = int(ctx.param("size"))
     except ValueError:
-        raise ApiError("InvalidParameterValue", "choose a pack size") from None
+        raise ApiError("InvalidParameterValue", "choose a pack size", "请选择资源包规格。") from None
     pack = ctx.runtime.billing.buy_pack(account.id, ctx.param("service"), size)
-    message = f"Bought pack #{pack['id']}: {size_label(size)} of {ctx.param('service')} for {pack['price']} CNY."
+    message = ctx._(
+        "Bought pack #{id}: {size} of {service} for {price} CNY.",
+        id=pack["id"],
+        size=shown_size(ctx, size),
+        service=service_names(ctx).get(ctx.param("service"), ctx.param("service")),
+        price=pack["price"],
+    )
     return ctx.redirect("/console/packs", "ok", message)
 
 

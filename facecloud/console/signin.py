@@ -46,7 +46,7 @@ def submit(ctx: Ctx) -> Response:
     throttles = ((ctx.console.identity_throttle, identity), (ctx.console.address_throttle, client))
     wait = max(throttle.retry_after(key) for throttle, key in throttles)
     if wait > 0:
-        return _refuse(ctx, kind, f"Too many failed sign-ins: try again in {int(wait) + 1} seconds.", 429)
+        return _refuse(ctx, kind, ctx._("Too many failed sign-ins: try again in {n} seconds.", n=int(wait) + 1), 429)
     ok = _operator_ok(ctx) if kind == "operator" else _account_ok(ctx, secret_id)
     if ok:
         # Only the identity's count is forgiven: signing in with one's own key must not reset the address's.
