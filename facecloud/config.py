@@ -24,6 +24,10 @@ class Settings:
     master_key: str = ""
     billing_timezone: str = "Asia/Shanghai"
     signature_window_s: int = 300
+    # "window" (Tencent's rule): any correctly signed request within the clock window is served.
+    # "strict": a signature already seen never serves a write or billable call again (docs/security.md says what
+    # ordinary call sequences that refuses).
+    replay_mode: str = "window"
     redis_url: str = ""
     # Vector index backend: "embedded" (in-process) or "milvus" (milvus_uri: a server URL or a milvus-lite file).
     vector_backend: str = "embedded"

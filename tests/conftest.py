@@ -116,7 +116,7 @@ def client(server: LiveServer, account: Credentials):  # type: ignore[no-untyped
     return server.client(account)
 
 
-SERVICE_MARKERS = ("postgres", "redis", "browser")
+SERVICE_MARKERS = ("postgres", "redis", "browser", "clients")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -130,13 +130,30 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         report.longrepr = f"skipped although FACECLOUD_REQUIRE_SERVICES=1: {report.longrepr}"
 
 
+DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def service_url(variable: str, default: str, port: int, what: str) -> str:
+    """The URL in `variable`, else the default local address when something listens there, else a skip."""
+    url = os.environ.get(variable)
+    if url:
+        return url
+    if _listening(port):
+        return default
+    pytest.skip(f"{what} tests need {variable}, or a server at 127.0.0.1:{port}")
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """Admin URL of a PostgreSQL server (mark tests using it with @pytest.mark.postgres)."""
-    url = os.environ.get("FACECLOUD_TEST_DATABASE_URL")
-    if not url:
-        pytest.skip("PostgreSQL tests need FACECLOUD_TEST_DATABASE_URL (.ci/run sets it)")
-    return url
+    return service_url("FACECLOUD_TEST_DATABASE_URL", DEFAULT_DATABASE_URL, 5432, "PostgreSQL")
 
 
 @contextmanager
@@ -163,7 +180,4 @@ def fresh_postgres_database(admin_url: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """URL of a Redis server (mark tests using it with @pytest.mark.redis)."""
-    url = os.environ.get("FACECLOUD_TEST_REDIS_URL")
-    if not url:
-        pytest.skip("Redis tests need FACECLOUD_TEST_REDIS_URL (.ci/run sets it)")
-    return url
+    return service_url("FACECLOUD_TEST_REDIS_URL", DEFAULT_REDIS_URL, 6379, "Redis")

@@ -55,11 +55,15 @@ def _millis(moment: datetime) -> int:
 
 
 def _not_found_group(group_id: str) -> ApiError:
-    return ApiError("InvalidParameterValue.GroupIdNotExist", f"Group {group_id} does not exist.")
+    return ApiError(
+        "InvalidParameterValue.GroupIdNotExist", f"Group {group_id} does not exist.", f"人员库 {group_id} 不存在。"
+    )
 
 
 def _not_found_person(person_id: str) -> ApiError:
-    return ApiError("InvalidParameterValue.PersonIdNotExist", f"Person {person_id} does not exist.")
+    return ApiError(
+        "InvalidParameterValue.PersonIdNotExist", f"Person {person_id} does not exist.", f"人员 {person_id} 不存在。"
+    )
 
 
 @dataclass(frozen=True)
@@ -358,12 +362,24 @@ class Gallery:
                 )
             ).all()
             if any(g == group_id for g, _ in existing):
-                raise ApiError("InvalidParameterValue.GroupIdAlreadyExist", f"Group {group_id} already exists.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupIdAlreadyExist",
+                    f"Group {group_id} already exists.",
+                    f"人员库 {group_id} 已存在。",
+                )
             if existing:
-                raise ApiError("InvalidParameterValue.GroupNameAlreadyExist", f"GroupName {name} is taken.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupNameAlreadyExist",
+                    f"GroupName {name} is taken.",
+                    f"人员库名称 {name} 已被使用。",
+                )
             count = session.scalar(select(func.count()).select_from(GroupRow).where(GroupRow.account_id == account_id))
             if (count or 0) >= MAX_GROUPS_PER_ACCOUNT:
-                raise ApiError("InvalidParameterValue.GroupNumExceed", "The account has 100000 groups already.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupNumExceed",
+                    "The account has 100000 groups already.",
+                    "账号的人员库数已达 100000 上限。",
+                )
             now = utcnow()
             row = GroupRow(
                 account_id=account_id,
@@ -422,7 +438,11 @@ class Gallery:
                     select(GroupRow.id).where(GroupRow.account_id == account_id, GroupRow.name == name)
                 )
                 if taken is not None:
-                    raise ApiError("InvalidParameterValue.GroupNameAlreadyExist", f"GroupName {name} is taken.")
+                    raise ApiError(
+                        "InvalidParameterValue.GroupNameAlreadyExist",
+                        f"GroupName {name} is taken.",
+                        f"人员库名称 {name} 已被使用。",
+                    )
                 group.name = name
             if tag is not None:
                 group.tag = check.tag(tag)
@@ -434,15 +454,27 @@ class Gallery:
         names = list(group.ex_descriptions or [])
         for index, value in updates:
             if index < 0 or index >= check.MAX_DESCRIPTIONS:
-                raise ApiError("InvalidParameterValue.GroupExDescriptionsExceed", "At most 5 GroupExDescriptions.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupExDescriptionsExceed",
+                    "At most 5 GroupExDescriptions.",
+                    "人员库自定义描述字段最多 5 个。",
+                )
             if index < len(names):
                 names[index] = value
             elif index == len(names):
                 names.append(value)
             else:
-                raise ApiError("InvalidParameterValue", "GroupExDescriptionIndex skips a field: add fields in order.")
+                raise ApiError(
+                    "InvalidParameterValue",
+                    "GroupExDescriptionIndex skips a field: add fields in order.",
+                    "GroupExDescriptionIndex 跳过了字段：请按顺序添加字段。",
+                )
         if len(set(names)) != len(names):
-            raise ApiError("FailedOperation.DuplicatedGroupDescription", "GroupExDescriptions must differ.")
+            raise ApiError(
+                "FailedOperation.DuplicatedGroupDescription",
+                "GroupExDescriptions must differ.",
+                "人员库自定义描述字段名称不能重复。",
+            )
         check.group_descriptions(names)
         if len(names) > len(group.ex_descriptions or []):
             for membership in session.scalars(select(MembershipRow).where(MembershipRow.group_pk == group.id)):
@@ -489,7 +521,11 @@ class Gallery:
                 )
                 is not None
             ):
-                raise ApiError("InvalidParameterValue.PersonIdAlreadyExist", f"Person {person_id} already exists.")
+                raise ApiError(
+                    "InvalidParameterValue.PersonIdAlreadyExist",
+                    f"Person {person_id} already exists.",
+                    f"人员 {person_id} 已存在。",
+                )
             self._check_group_capacity(group.id, 1)
             self._check_account_capacity(session, account_id, 1)
             embedding = _normalised(face.embedding)
@@ -548,7 +584,11 @@ class Gallery:
 
     def _check_group_capacity(self, group_pk: int, adding: int) -> None:
         if self.index.count("face", [group_pk]) + adding > MAX_FACES_PER_GROUP:
-            raise ApiError("InvalidParameterValue.GroupFaceNumExceed", "The group holds 3000000 faces already.")
+            raise ApiError(
+                "InvalidParameterValue.GroupFaceNumExceed",
+                "The group holds 3000000 faces already.",
+                "人员库中的人脸数已达 3000000 上限。",
+            )
 
     def delete_person(self, account_id: int, person_id: str) -> None:
         with self.db.session() as session:
@@ -580,7 +620,11 @@ class Gallery:
             person = self._person(session, account_id, person_id)
             membership = session.get(MembershipRow, (group.id, person.id))
             if membership is None:
-                raise ApiError("FailedOperation.GroupPersonMapNotExist", f"Person {person_id} is not in {group_id}.")
+                raise ApiError(
+                    "FailedOperation.GroupPersonMapNotExist",
+                    f"Person {person_id} is not in {group_id}.",
+                    f"人员 {person_id} 不在人员库 {group_id} 中。",
+                )
             if len(self._group_pks_of(session, person.id)) == 1:
                 self._forget_person(session, person)
             else:
@@ -605,7 +649,11 @@ class Gallery:
             person = self._person(session, account_id, person_id)
             membership = session.get(MembershipRow, (group.id, person.id))
             if membership is None:
-                raise ApiError("FailedOperation.GroupPersonMapNotExist", f"Person {person_id} is not in {group_id}.")
+                raise ApiError(
+                    "FailedOperation.GroupPersonMapNotExist",
+                    f"Person {person_id} is not in {group_id}.",
+                    f"人员 {person_id} 不在人员库 {group_id} 中。",
+                )
             membership.ex_descriptions = check.person_descriptions(
                 list(membership.ex_descriptions or []), descriptions, len(group.ex_descriptions or [])
             )
@@ -622,11 +670,16 @@ class Gallery:
             versions = set(session.scalars(select(GroupRow.face_model_version).where(GroupRow.id.in_(current))))
             new = [g for g in groups if g.id not in current]
             if len(current) + len(new) > MAX_GROUPS_PER_PERSON:
-                raise ApiError("InvalidParameterValue.GroupNumPerPersonExceed", "A person is in at most 100 groups.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupNumPerPersonExceed",
+                    "A person is in at most 100 groups.",
+                    "一个人员最多属于 100 个人员库。",
+                )
             if versions | {g.face_model_version for g in new} != versions and versions:
                 raise ApiError(
                     "FailedOperation.AcrossVersionsError",
                     "The groups have another FaceModelVersion than the person's groups.",
+                    "这些人员库的算法模型版本与该人员所在人员库不同。",
                 )
             face_pks = list(session.scalars(select(FaceRow.id).where(FaceRow.person_pk == person.id)))
             for group in new:
@@ -736,7 +789,11 @@ class Gallery:
             person = self._person(session, account_id, person_id)
             existing = self._face_rows(session, person.id)
             if len(existing) + len(faces) > MAX_FACES_PER_PERSON:
-                raise ApiError("InvalidParameterValue.PersonFaceNumExceed", "A person has at most 5 faces.")
+                raise ApiError(
+                    "InvalidParameterValue.PersonFaceNumExceed",
+                    "A person has at most 5 faces.",
+                    "一个人员最多有 5 张人脸。",
+                )
             group_pks = self._group_pks_of(session, person.id)
             for group_pk in group_pks:
                 self._check_group_capacity(group_pk, len(faces))
@@ -763,6 +820,7 @@ class Gallery:
                 raise ApiError(
                     "InvalidParameterValue.DeleteFaceNumExceed",
                     "A person keeps at least one face: delete the person instead.",
+                    "人员至少保留一张人脸：如需全部删除请删除该人员。",
                 )
             if not doomed:
                 return []
@@ -793,7 +851,9 @@ class Gallery:
         versions = {v for _, _, v in rows}
         if len(versions) > 1:
             raise ApiError(
-                "FailedOperation.AcrossVersionsError", "The groups searched have different FaceModelVersions."
+                "FailedOperation.AcrossVersionsError",
+                "The groups searched have different FaceModelVersions.",
+                "所搜索的人员库算法模型版本不一致。",
             )
         return {g: found[g] for g in dict.fromkeys(group_ids)}, versions.pop() if versions else "3.0"
 
@@ -805,7 +865,11 @@ class Gallery:
         pks = list(groups.values())
         total = self.index.count(kind, pks)
         if total == 0:
-            raise ApiError("InvalidParameterValue.NoFaceInGroups", "The groups searched hold no faces.")
+            raise ApiError(
+                "InvalidParameterValue.NoFaceInGroups",
+                "The groups searched hold no faces.",
+                "所搜索的人员库中没有人脸。",
+            )
         fetch = k * MAX_FACES_PER_PERSON if kind == "face" else k
         raw = self.index.search(kind, account_id, pks, _unit_rows(queries), fetch)
         names = {pk: g for g, pk in groups.items()}
@@ -874,7 +938,9 @@ def _normalised(vector: np.ndarray) -> np.ndarray:
     vector = np.asarray(vector, dtype=np.float32).reshape(-1)
     norm = float(np.linalg.norm(vector))
     if not np.isfinite(norm) or norm == 0:
-        raise ApiError("FailedOperation.ImageFacedetectFailed", "The face gave no usable feature.")
+        raise ApiError(
+            "FailedOperation.ImageFacedetectFailed", "The face gave no usable feature.", "未能从人脸中提取可用特征。"
+        )
     return vector / norm
 
 

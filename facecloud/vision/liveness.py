@@ -82,14 +82,14 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def weights_missing_error(model_dir: Path, detail: str) -> ApiError:
+def weights_missing_error(model_dir: Path, detail: str, detail_zh: str) -> ApiError:
     names = ", ".join(w.name for w in WEIGHTS)
     return ApiError(
         "ResourceUnavailable.NotReady",
         f"Liveness detection is not installed: {detail}. Run `facecloud models pull` to download the "
         f"MiniFASNet weights ({names}) into the model folder {model_dir}, or point FACECLOUD_MODEL_DIR at a "
         "folder holding them.",
-        f"活体检测模型未安装：{detail}。请运行 `facecloud models pull` 下载 MiniFASNet 权重（{names}）"
+        f"活体检测模型未安装：{detail_zh}。请运行 `facecloud models pull` 下载 MiniFASNet 权重（{names}）"
         f"到模型目录 {model_dir}，或将 FACECLOUD_MODEL_DIR 指向存放它们的目录。",
     )
 
@@ -100,9 +100,11 @@ def check_weights(model_dir: Path) -> list[Path]:
     for weight in WEIGHTS:
         path = model_dir / weight.name
         if not path.is_file():
-            raise weights_missing_error(model_dir, f"{weight.name} is missing")
+            raise weights_missing_error(model_dir, f"{weight.name} is missing", f"缺少 {weight.name}")
         if sha256_of(path) != weight.sha256:
-            raise weights_missing_error(model_dir, f"{weight.name} fails its SHA-256 check")
+            raise weights_missing_error(
+                model_dir, f"{weight.name} fails its SHA-256 check", f"{weight.name} 未通过 SHA-256 校验"
+            )
         paths.append(path)
     return paths
 
