@@ -58,7 +58,7 @@ def node_snippet(action: str, fields: dict[str, Any], endpoint: dict[str, str]) 
     params = json.dumps(_plain_fields(fields), ensure_ascii=False)
     lines = [
         'const fs = require("fs");',
-        'const tencentcloud = require("tencentcloud-sdk-nodejs-iai");',
+        'const tencentcloud = require("tencentcloud-sdk-nodejs");',
         "",
         "const client = new tencentcloud.iai.v20200303.Client({",
         "  credential: {",
@@ -77,15 +77,21 @@ def node_snippet(action: str, fields: dict[str, Any], endpoint: dict[str, str]) 
 
 
 def tccli_snippet(action: str, fields: dict[str, Any], endpoint: dict[str, str]) -> str:
-    parts = [f"tccli iai {action} --region ap-guangzhou --endpoint {endpoint['host']} --cli-unfold-argument"]
-    for name, path in _photo_fields(fields).items():
-        parts.append(f'--{name} "$(base64 -w0 {path})"')
-    for name, value in _plain_fields(fields).items():
-        values = value if isinstance(value, list) else [value]
-        parts.append(f"--{name} " + " ".join(_shell_word(v) for v in values))
-    return " \\\n    ".join(parts)
+    """The request goes in a file (--cli-input-json): a photo's base64 is too long for one command-line argument.
+    printf is a shell builtin, so it takes it; tccli reads TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY."""
+    photos = _photo_fields(fields)
+    plain = json.dumps(_plain_fields(fields), ensure_ascii=False).replace("%", "%%")
+    holes = ", ".join(f'"{name}": "%s"' for name in photos)
+    template = plain[:-1] + (", " if plain != "{}" and holes else "") + holes + "}"
+    values = " ".join(f'"$(base64 -w0 {path})"' for path in photos.values())
+    return "\n".join(
+        [
+            f"printf {_quoted(template)} {values} > request.json",
+            f"tccli iai {action} --region ap-guangzhou --endpoint {endpoint['scheme']}://{endpoint['host']} \\",
+            "    --cli-input-json file://request.json",
+        ]
+    )
 
 
-def _shell_word(value: Any) -> str:
-    text = str(value)
-    return text if text.replace("-", "").replace("_", "").isalnum() else "'" + text.replace("'", "'\\''") + "'"
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
