@@ -26,7 +26,7 @@ def invoke(
 ) -> dict[str, Any]:
     action = registry().get(name)
     if action is None:
-        raise ApiError("UnsupportedOperation", f"this server does not offer {name} yet")
+        raise ApiError("UnsupportedOperation", f"this server does not offer {name} yet", f"本服务尚未提供 {name}。")
     typed = params.validate(action.request, fields)
     ctx = ActionContext(
         account_id=account.id,

@@ -26,7 +26,7 @@ from facecloud.console.security import COOKIE_NAME, CSRF_FIELD, CSRF_HEADER, SES
 from facecloud.errors import ApiError
 
 HERE = Path(__file__).resolve().parent
-ASSET_VERSION = "2"
+ASSET_VERSION = "3"
 SECURITY_HEADERS = {
     # Every script and style is a local file: nothing inline, nothing from elsewhere.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "

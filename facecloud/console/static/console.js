@@ -62,6 +62,14 @@
     init(document);
     if (window.htmx) { window.htmx.onLoad(init); }
     fitTryForm();
+    // The menu button is a label for a checkbox: make it answer the keyboard like a button.
+    var burger = document.getElementById("nav-burger");
+    var toggle = document.getElementById("nav-toggle");
+    if (burger && toggle) {
+      burger.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" || event.key === " ") { event.preventDefault(); toggle.click(); }
+      });
+    }
     var select = document.getElementById("try-action");
     if (select) { select.addEventListener("change", fitTryForm); }
   });
