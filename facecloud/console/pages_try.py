@@ -79,9 +79,9 @@ def run(ctx: Ctx) -> Response:
         raise ApiError("InvalidParameterValue", "choose one of the actions", "请选择一个接口。")
     photos = [_upload(ctx, name) for name in ("image_a", "image_b")[: chosen.images]]
     if any(photo is None for photo in photos):
-        needed = "two photos" if chosen.images == 2 else "a photo"
+        needed = "two photos (Photo and Second photo)" if chosen.images == 2 else "a photo (Photo)"
         raise ApiError(
-            "InvalidParameterValue.ImageEmpty", f"{chosen.name} needs {needed}", f"{chosen.name} 需要上传图片。"
+            "InvalidParameterValue.ImageEmpty", f"{chosen.name} needs {needed}.", f"{chosen.name} 需要上传图片。"
         )
     group_id = ctx.param("group_id")
     fields = _fields(chosen.name, [base64.b64encode(p).decode() for p in photos if p], group_id)
@@ -101,7 +101,6 @@ def run(ctx: Ctx) -> Response:
         "candidates": _candidates(ctx, chosen.name, answer),
         "error": envelope["Response"].get("Error"),
         "snippets": snippets(chosen.name, _shown_fields(fields), _endpoint(ctx)),
-        "score": (answer or {}).get("Score"),
     }
     return _render(ctx, chosen, group_id=group_id, result=result)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,17 @@ def test_try_refusal_shows_the_tencent_error(console: ConsoleBrowser, console_se
     body = _run(console, "SearchPersons", _photos("John_Salley")[:1])["Response"]  # the account has no group
     assert body["Error"]["Code"] in ("MissingParameter", "InvalidParameterValue.GroupIdNotExist")
     assert body["Error"]["Code"] in console.text("#try-error")
+
+
+@pytest.mark.browser
+def test_try_without_a_photo_says_which_is_missing_and_bills_nothing(
+    console: ConsoleBrowser, console_server: LiveServer
+) -> None:
+    creds = console_server.new_account("try-empty")
+    console.sign_in(creds)
+    console.goto("/console/try")
+    console.page.select_option("#try-action", "CompareFace")
+    console.page.click("#try-run")
+    console.page.wait_for_url(re.compile(r".*/console/try$"))
+    assert "CompareFace needs two photos" in console.text(".notice-error")
+    assert _calls(console_server, creds.secret_id, "compare") == 0
