@@ -50,6 +50,8 @@ class Settings:
     url_fetch_timeout_s: float = 5.0
     # Threads per ONNX Runtime session; 0 lets the vision package choose for the machine.
     inference_threads: int = 0
+    # Longer side in pixels of the JPEG thumbnail kept per enrolled face (the console shows it); 0 keeps none.
+    face_thumbnail_px: int = 96
 
     @property
     def resolved_database_url(self) -> str:
