@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -28,12 +29,20 @@ def serve(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     log_level: str = "info",
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate (chain): serve HTTPS instead of HTTP.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
 ) -> None:
-    """Start the HTTP service (SQLite in the data folder unless --database-url names a server)."""
+    """Start the HTTP service (SQLite in the data folder unless --database-url names a server); HTTPS with --tls-*."""
     import tempfile
 
     import uvicorn
 
+    if (tls_cert is None) != (tls_key is None):
+        fail(
+            ApiError(
+                "InvalidParameter", "--tls-cert and --tls-key go together.", "--tls-cert 与 --tls-key 须同时给出。"
+            )
+        )
     settings = settings_for(data_dir, database_url)
     open_runtime(data_dir, database_url).close()  # migrate once, before the workers start
     os.environ["FACECLOUD_DATA_DIR"] = str(settings.data_dir)
@@ -51,6 +60,8 @@ def serve(
         log_level=log_level,
         access_log=False,
         timeout_graceful_shutdown=10,
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None,
     )
 
 

@@ -16,7 +16,7 @@ class Settings:
     data_dir: Path = Path("./facecloud-data")
     # SQLAlchemy URL; empty means SQLite in data_dir.
     database_url: str = ""
-    # Folder holding weights no registry carries (liveness .pth files); default <data_dir>/models.
+    # Folder holding the weights no registry carries (the liveness .pth files); default: the copies the package ships.
     model_dir: Path | None = None
     # Registry-fetched weights and converted models live here (never in the repository).
     cache_dir: Path = field(default_factory=_default_cache_dir)
@@ -24,6 +24,10 @@ class Settings:
     master_key: str = ""
     billing_timezone: str = "Asia/Shanghai"
     signature_window_s: int = 300
+    # "window" (Tencent's rule): any correctly signed request within the clock window is served.
+    # "strict": a signature already seen never serves a write or billable call again (docs/security.md says what
+    # ordinary call sequences that refuses).
+    replay_mode: str = "window"
     redis_url: str = ""
     # Vector index backend: "embedded" (in-process) or "milvus" (milvus_uri: a server URL or a milvus-lite file).
     vector_backend: str = "embedded"
@@ -52,14 +56,12 @@ class Settings:
     # wait per action before RequestLimitExceeded (facecloud/gateway/scheduler.py).
     model_work_slots: int = 0
     model_work_queue: int = 32
+    # Longer side in pixels of the JPEG thumbnail kept per enrolled face (the console shows it); 0 keeps none.
+    face_thumbnail_px: int = 96
 
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'facecloud.db').resolve()}"
-
-    @property
-    def resolved_model_dir(self) -> Path:
-        return self.model_dir or self.data_dir / "models"
 
     def with_overrides(self, **overrides: object) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})

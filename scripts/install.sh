@@ -23,3 +23,14 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade "pip==26.3"
 .venv/bin/python -m pip install --quiet -e ".${extras}"
 .venv/bin/facecloud models fetch
+
+if [ -n "$extras" ]; then
+  # Tencent's own clients for tests/clients: tccli in a venv of its own, the Node.js SDK from npm (both pinned).
+  [ -x .venv-tccli/bin/python ] || "$python" -m venv .venv-tccli
+  .venv-tccli/bin/python -m pip install --quiet -r tests/clients/tccli-requirements.txt
+  if command -v npm >/dev/null; then
+    npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error
+  else
+    echo "npm not found: the Node.js SDK test will not run (install Node.js 20 and npm)" >&2
+  fi
+fi

@@ -19,11 +19,12 @@ from facecloud.accounts import Credentials
 from facecloud.config import Settings
 from facecloud.gateway.app import create_app
 from facecloud.runtime import Runtime
+from facecloud.vision.liveness import PACKAGED_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("FACECLOUD_SHARED_DIR", REPO.parent / "shared"))
 DATA = SHARED / "data"
-LIVENESS_MODELS = SHARED / "models" / "liveness"
+LIVENESS_MODELS = PACKAGED_DIR  # the liveness weights shipped in the package
 
 
 def need_data(*parts: str) -> Path:
@@ -72,12 +73,17 @@ def sdk_client(endpoint: str, secret_id: str, secret_key: str, language: str | N
     return iai_client.IaiClient(credential.Credential(secret_id, secret_key), "ap-guangzhou", profile)
 
 
-def test_settings(tmp: Path, **overrides: object) -> Settings:
+def server_env(**settings: str) -> dict[str, str]:
+    """The environment of a test server: none of the caller's FACECLOUD_* settings but the cache and those given."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACECLOUD_")}
-    env.setdefault("FACECLOUD_MODEL_DIR", str(LIVENESS_MODELS))
     if "FACECLOUD_CACHE_DIR" in os.environ:
         env["FACECLOUD_CACHE_DIR"] = os.environ["FACECLOUD_CACHE_DIR"]
-    return Settings.from_env(env, data_dir=tmp, **overrides)
+    env.update({f"FACECLOUD_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def test_settings(tmp: Path, **overrides: object) -> Settings:
+    return Settings.from_env(server_env(), data_dir=tmp, **overrides)
 
 
 @pytest.fixture(scope="session")
@@ -116,7 +122,7 @@ def client(server: LiveServer, account: Credentials):  # type: ignore[no-untyped
     return server.client(account)
 
 
-SERVICE_MARKERS = ("postgres", "redis", "browser")
+SERVICE_MARKERS = ("postgres", "redis", "browser", "clients")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -130,13 +136,30 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         report.longrepr = f"skipped although FACECLOUD_REQUIRE_SERVICES=1: {report.longrepr}"
 
 
+DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def service_url(variable: str, default: str, port: int, what: str) -> str:
+    """The URL in `variable`, else the default local address when something listens there, else a skip."""
+    url = os.environ.get(variable)
+    if url:
+        return url
+    if _listening(port):
+        return default
+    pytest.skip(f"{what} tests need {variable}, or a server at 127.0.0.1:{port}")
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """Admin URL of a PostgreSQL server (mark tests using it with @pytest.mark.postgres)."""
-    url = os.environ.get("FACECLOUD_TEST_DATABASE_URL")
-    if not url:
-        pytest.skip("PostgreSQL tests need FACECLOUD_TEST_DATABASE_URL (.ci/run sets it)")
-    return url
+    return service_url("FACECLOUD_TEST_DATABASE_URL", DEFAULT_DATABASE_URL, 5432, "PostgreSQL")
 
 
 @contextmanager
@@ -163,7 +186,4 @@ def fresh_postgres_database(admin_url: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """URL of a Redis server (mark tests using it with @pytest.mark.redis)."""
-    url = os.environ.get("FACECLOUD_TEST_REDIS_URL")
-    if not url:
-        pytest.skip("Redis tests need FACECLOUD_TEST_REDIS_URL (.ci/run sets it)")
-    return url
+    return service_url("FACECLOUD_TEST_REDIS_URL", DEFAULT_REDIS_URL, 6379, "Redis")

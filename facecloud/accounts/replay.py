@@ -1,10 +1,12 @@
-"""Replay protection: a signature serves one request within the clock window.
+"""The guard of the opt-in strict replay mode (FACECLOUD_REPLAY_MODE=strict; the default follows Tencent and
+serves every correctly signed request within the clock window: docs/security.md, "Replays").
 
 Every signature is remembered (with the action that first used it, for the logs). TC3 has no nonce, its timestamp has
 one-second resolution, and the SDK does not sign X-TC-Action: so two reads with the same body within a second
 (GetGroupInfo then GetPersonListNum of one group) share a signature legitimately, and reads are always served. A
 signature seen before, under any action, never serves a write or a billable call: a replay cannot change data, bill
-the victim, or turn a captured read into DeletePerson with the same body.
+the victim, or turn a captured read into DeletePerson with the same body; nor can an ordinary program repeat a write
+or billable body within one second.
 
 In-process for a single worker, a table of the database for several workers sharing it, Redis when configured."""
 

@@ -72,7 +72,7 @@ class Accounts:
         with self._db.session() as s:
             account = s.get(Account, account_id)
             if account is None:
-                raise ApiError("ResourceNotFound", f"account {account_id} does not exist")
+                raise ApiError("ResourceNotFound", f"account {account_id} does not exist", f"账号 {account_id} 不存在")
             return _info(account)
 
     def find(self, ref: str) -> AccountInfo:
@@ -85,14 +85,14 @@ class Accounts:
                 query = select(Account).join(ApiKey).where(ApiKey.secret_id == ref)
             account = s.scalars(query).first()
             if account is None:
-                raise ApiError("ResourceNotFound", f"no account matches {ref!r}")
+                raise ApiError("ResourceNotFound", f"no account matches {ref!r}", f"没有与 {ref!r} 匹配的账号")
             return _info(account)
 
     def set_status(self, account_id: int, status: str) -> None:
         with self._db.session() as s:
             account = s.get(Account, account_id)
             if account is None:
-                raise ApiError("ResourceNotFound", f"account {account_id} does not exist")
+                raise ApiError("ResourceNotFound", f"account {account_id} does not exist", f"账号 {account_id} 不存在")
             account.status = status
         self._key_cache.clear()
 
@@ -101,7 +101,7 @@ class Accounts:
         with self._db.session() as s:
             account = s.get(Account, account_id)
             if account is None:
-                raise ApiError("ResourceNotFound", f"account {account_id} does not exist")
+                raise ApiError("ResourceNotFound", f"account {account_id} does not exist", f"账号 {account_id} 不存在")
             if not keep_old:
                 for key in s.scalars(select(ApiKey).where(ApiKey.account_id == account_id)):
                     key.status = "disabled"

@@ -1,7 +1,9 @@
-"""AnalyzeFace (price list: 五官定位, service "landmarks"): Tencent's 90 facial points per face.
+"""AnalyzeFace and AnalyzeDenseLandmarks (price list: 五官定位, service "landmarks"): Tencent's 90 facial points,
+and the dense points per part, of each face.
 
-Mode 0: up to 10 faces (largest first); Mode 1: the largest face. The points come from the 478-point mesh
-(facecloud.vision.landmarks90, docs/landmarks.md)."""
+Mode 0: every face up to a limit (10 for AnalyzeFace, 5 for AnalyzeDenseLandmarks, largest first); Mode 1: the
+largest face. The points come from the 478-point mesh (facecloud.vision.landmarks90, facecloud.vision.dense_landmarks,
+docs/landmarks.md)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,17 @@ from typing import Any
 from pydantic import Field
 
 from facecloud.actions.common import ImageRequest, load_image, model_version
-from facecloud.actions.detect import DETECT_FACE_VERSIONS, no_face
+from facecloud.actions.detect import DETECT_FACE_VERSIONS, face_box, no_face
 from facecloud.gateway.registry import ActionContext, action
+from facecloud.vision.dense_landmarks import dense_points
+from facecloud.vision.detector import DetectedFace
+from facecloud.vision.image import DecodedImage
 from facecloud.vision.landmarks90 import face_shape
+from facecloud.vision.mesh import FaceMesh
 
 MAX_FACES = 10
+DENSE_MAX_FACES = 5
+DENSE_FACE_VERSIONS = ("3.0",)
 MIN_FACE_SIZE = 34
 
 
@@ -23,18 +31,40 @@ class AnalyzeFaceRequest(ImageRequest):
     FaceModelVersion: str | None = None
 
 
+class AnalyzeDenseLandmarksRequest(AnalyzeFaceRequest):
+    pass
+
+
+def meshes_of_faces(
+    req: AnalyzeFaceRequest, ctx: ActionContext, max_faces: int
+) -> tuple[DecodedImage, list[tuple[DetectedFace, FaceMesh]]]:
+    vision = ctx.runtime.vision
+    image = load_image(ctx, req.Image, req.Url, req.NeedRotateDetection)
+    faces = vision.detect(image, max_faces=1 if req.Mode == 1 else max_faces, min_face_size=MIN_FACE_SIZE)
+    if not faces:
+        raise no_face()
+    return image, list(zip(faces, vision.analyzer.meshes(image.bgr, faces), strict=True))
+
+
 @action("AnalyzeFace", AnalyzeFaceRequest, service="landmarks")
 def analyze_face(req: AnalyzeFaceRequest, ctx: ActionContext) -> dict[str, Any]:
     version = model_version(req.FaceModelVersion, DETECT_FACE_VERSIONS)
-    vision = ctx.runtime.vision
-    image = load_image(ctx, req.Image, req.Url, req.NeedRotateDetection)
-    faces = vision.detect(image, max_faces=1 if req.Mode == 1 else MAX_FACES, min_face_size=MIN_FACE_SIZE)
-    if not faces:
-        raise no_face()
-    meshes = vision.analyzer.meshes(image.bgr, faces)
+    image, analysed = meshes_of_faces(req, ctx, MAX_FACES)
     return {
         "ImageWidth": image.width,
         "ImageHeight": image.height,
-        "FaceShapeSet": [face_shape(mesh.xy) for mesh in meshes],
+        "FaceShapeSet": [face_shape(mesh.xy) for _, mesh in analysed],
+        "FaceModelVersion": version,
+    }
+
+
+@action("AnalyzeDenseLandmarks", AnalyzeDenseLandmarksRequest, service="landmarks")
+def analyze_dense_landmarks(req: AnalyzeDenseLandmarksRequest, ctx: ActionContext) -> dict[str, Any]:
+    version = model_version(req.FaceModelVersion, DENSE_FACE_VERSIONS)
+    image, analysed = meshes_of_faces(req, ctx, DENSE_MAX_FACES)
+    return {
+        "ImageWidth": image.width,
+        "ImageHeight": image.height,
+        "DenseFaceShapeSet": [{**face_box(face), **dense_points(mesh.xy)} for face, mesh in analysed],
         "FaceModelVersion": version,
     }

@@ -23,8 +23,25 @@ class ImageRequest(TencentRequest):
     NeedRotateDetection: int = Field(0, ge=0, le=1)
 
 
-def load_image(ctx: ActionContext, image: str | None, url: str | None, need_rotate: int = 0) -> DecodedImage:
+def load_image(
+    ctx: ActionContext,
+    image: str | None,
+    url: str | None,
+    need_rotate: int = 0,
+    fields: tuple[str, str] = ("Image", "Url"),
+) -> DecodedImage:
+    """The decoded image of a request's (Image, Url) pair; `fields` names the pair in the ImageEmpty message."""
+    require_image(image, url, fields)
     return ctx.runtime.vision.decode(image=image, url=url, need_rotate=bool(need_rotate))
+
+
+def require_image(image: str | None, url: str | None, fields: tuple[str, str] = ("Image", "Url")) -> None:
+    if not image and not url:
+        raise ApiError(
+            "InvalidParameterValue.ImageEmpty",
+            f"The image is empty: give {fields[0]} or {fields[1]}.",
+            f"图片为空：请提供 {fields[0]} 或 {fields[1]}。",
+        )
 
 
 def model_version(requested: str | None, allowed: tuple[str, ...]) -> str:

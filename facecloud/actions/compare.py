@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from facecloud.actions.common import FACE_MODEL_VERSION, load_image, model_version
-from facecloud.errors import ApiError
+from facecloud.actions.common import FACE_MODEL_VERSION, load_image, model_version, require_image
+from facecloud.actions.detect import no_face
 from facecloud.gateway.registry import ActionContext, TencentRequest, action
 from facecloud.vision.detector import DetectedFace
 from facecloud.vision.image import DecodedImage
@@ -34,7 +34,7 @@ class CompareFaceRequest(TencentRequest):
 def chosen_face(ctx: ActionContext, img: DecodedImage, strategy: int) -> DetectedFace:
     faces = ctx.runtime.vision.detect(img, max_faces=120, min_face_size=MIN_FACE_SIZE)
     if not faces:
-        raise ApiError("InvalidParameterValue.NoFaceInPhoto", "No face in the image.", "图片中没有人脸。")
+        raise no_face()
     if strategy == LARGEST:
         return faces[0]  # detect() orders largest first
     return max(faces, key=lambda face: face.score)
@@ -45,12 +45,17 @@ def compare_face(req: CompareFaceRequest, ctx: ActionContext) -> dict:
     model_version(req.FaceModelVersion, MODEL_VERSIONS)
     vision = ctx.runtime.vision
 
-    def embedding(source: tuple[str | None, str | None]) -> np.ndarray:
-        img = load_image(ctx, source[0], source[1], req.NeedRotateDetection)
+    sides = {side: (f"Image{side}", f"Url{side}") for side in "AB"}
+    for fields in sides.values():  # both named before any work
+        require_image(getattr(req, fields[0]), getattr(req, fields[1]), fields)
+
+    def embedding(side: str) -> np.ndarray:
+        fields = sides[side]
+        img = load_image(ctx, getattr(req, fields[0]), getattr(req, fields[1]), req.NeedRotateDetection, fields)
         face = chosen_face(ctx, img, req.FaceMatchingStrategy)
         check_quality(vision, img, face, req.QualityControl)
         return vision.embed(img, face)
 
-    a, b = vision.map(embedding, [(req.ImageA, req.UrlA), (req.ImageB, req.UrlB)])
+    a, b = vision.map(embedding, ["A", "B"])
     # One model serves both accepted versions; the response names the one that answered (3.0 score scale).
     return {"Score": round(vision.score(float(a @ b)), 2), "FaceModelVersion": FACE_MODEL_VERSION}

@@ -131,7 +131,7 @@ def face_quality_info(quality: FaceQuality | None) -> dict[str, Any]:
     }
 
 
-def _face_box(face) -> dict[str, int]:
+def face_box(face) -> dict[str, int]:
     return {"X": int(face.x), "Y": int(face.y), "Width": int(face.width), "Height": int(face.height)}
 
 
@@ -150,7 +150,7 @@ def detect_face(req: DetectFaceRequest, ctx: ActionContext) -> dict[str, Any]:
         analyses = [FaceAnalysis() for _ in faces]
     infos = [
         {
-            **_face_box(face),
+            **face_box(face),
             "FaceAttributesInfo": face_attributes_info(analysis.attributes),
             "FaceQualityInfo": face_quality_info(analysis.quality),
         }
@@ -236,7 +236,7 @@ def detect_face_attributes(req: DetectFaceAttributesRequest, ctx: ActionContext)
         analyses = [FaceAnalysis() for _ in faces]
     details = [
         {
-            "FaceRect": _face_box(face),
+            "FaceRect": face_box(face),
             "FaceDetailAttributesInfo": face_detail_attributes(a.attributes, wanted),
         }
         for face, a in zip(faces, analyses, strict=True)

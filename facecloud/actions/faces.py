@@ -63,9 +63,17 @@ def create_face(req: CreateFaceRequest, ctx: ActionContext) -> dict:
     if not sources:
         raise ApiError("InvalidParameterValue.ImageEmpty", "Images or Urls is required.", "图片为空。")
     if len(sources) > MAX_FACES_PER_UPLOAD:
-        raise ApiError("InvalidParameterValue.UploadFaceNumExceed", "At most 4 faces per CreateFace call.")
+        raise ApiError(
+            "InvalidParameterValue.UploadFaceNumExceed",
+            "At most 4 faces per CreateFace call.",
+            "每次 CreateFace 最多上传 4 张人脸。",
+        )
     if not 0 <= req.FaceMatchThreshold <= 100:
-        raise ApiError("InvalidParameterValue.FaceMatchThresholdIllegal", "FaceMatchThreshold is 0 to 100.")
+        raise ApiError(
+            "InvalidParameterValue.FaceMatchThresholdIllegal",
+            "FaceMatchThreshold is 0 to 100.",
+            "FaceMatchThreshold 取值为 0 到 100。",
+        )
     gallery = ctx.runtime.gallery
     person = gallery.person_vectors(ctx.account_id, req.PersonId)
     ret_codes, accepted, indexes, rects = [], [], [], []

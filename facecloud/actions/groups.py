@@ -53,7 +53,7 @@ def group_json(info: GroupInfo) -> dict:
 
 def page_limit(limit: int, maximum: int) -> int:
     if limit > maximum:
-        raise ApiError("InvalidParameterValue.LimitExceed", f"Limit is at most {maximum}.")
+        raise ApiError("InvalidParameterValue.LimitExceed", f"Limit is at most {maximum}.", f"Limit 最大为 {maximum}。")
     return limit
 
 

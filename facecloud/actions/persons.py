@@ -95,7 +95,11 @@ def _similar_person(ctx: ActionContext, group_id: str, embedding, level: int) ->
 @action("CreatePerson", CreatePersonRequest, service="person_mgmt")
 def create_person(req: CreatePersonRequest, ctx: ActionContext) -> dict:
     if req.UniquePersonControl not in (0, 1, 2, 3, 4):
-        raise ApiError("InvalidParameterValue.UniquePersonControlIllegal", "UniquePersonControl is 0 to 4.")
+        raise ApiError(
+            "InvalidParameterValue.UniquePersonControlIllegal",
+            "UniquePersonControl is 0 to 4.",
+            "UniquePersonControl 取值为 0 到 4。",
+        )
     gallery = ctx.runtime.gallery
     gallery.get_group(ctx.account_id, req.GroupId)  # GroupIdNotExist before any image work
     face, detected = enrolment_face(ctx, req.Image, req.Url, req.NeedRotateDetection, req.QualityControl)
@@ -155,7 +159,7 @@ def modify_person_group_info(req: ModifyPersonGroupInfoRequest, ctx: ActionConte
 @action("CopyPerson", CopyPersonRequest)
 def copy_person(req: CopyPersonRequest, ctx: ActionContext) -> dict:
     if len(req.GroupIds) > 100:
-        raise ApiError("InvalidParameterValue.GroupIdsExceed", "At most 100 GroupIds.")
+        raise ApiError("InvalidParameterValue.GroupIdsExceed", "At most 100 GroupIds.", "GroupIds 最多 100 个。")
     joined = ctx.runtime.gallery.copy_person(ctx.account_id, req.PersonId, req.GroupIds)
     return {"SucGroupNum": len(joined), "SucGroupIds": joined}
 

@@ -50,13 +50,25 @@ def search_service(req: SearchRequest) -> str:
 
 def _validate(req: SearchRequest, max_groups: int, max_persons: int, persons: int) -> None:
     if not req.GroupIds:
-        raise ApiError("MissingParameter", "GroupIds is required.")
+        raise ApiError("MissingParameter", "GroupIds is required.", "缺少参数 GroupIds。")
     if len(req.GroupIds) > max_groups:
-        raise ApiError("InvalidParameterValue.GroupIdsExceed", f"At most {max_groups} GroupIds.")
+        raise ApiError(
+            "InvalidParameterValue.GroupIdsExceed",
+            f"At most {max_groups} GroupIds.",
+            f"GroupIds 最多 {max_groups} 个。",
+        )
     if persons > max_persons:
-        raise ApiError("InvalidParameterValue.SearchPersonsExceed", f"At most {max_persons} persons per face.")
+        raise ApiError(
+            "InvalidParameterValue.SearchPersonsExceed",
+            f"At most {max_persons} persons per face.",
+            f"每张人脸最多返回 {max_persons} 个人员。",
+        )
     if not 0 <= req.FaceMatchThreshold < 100:
-        raise ApiError("InvalidParameterValue.FaceMatchThresholdIllegal", "FaceMatchThreshold is in [0, 100).")
+        raise ApiError(
+            "InvalidParameterValue.FaceMatchThresholdIllegal",
+            "FaceMatchThreshold is in [0, 100).",
+            "FaceMatchThreshold 取值范围为 [0, 100)。",
+        )
 
 
 def _query_faces(ctx: ActionContext, req: SearchRequest) -> list[tuple[dict, np.ndarray | None]]:

@@ -67,7 +67,9 @@ class Billing:
         try:
             self.catalog.service(service).pack_price(size)
         except ValueError as error:
-            raise ApiError("InvalidParameterValue", str(error)) from None
+            raise ApiError(
+                "InvalidParameterValue", str(error), f"服务 {service} 没有 {size} 次的资源包规格。"
+            ) from None
         at = aware(at) if at else utcnow()
         with write_transaction(self.db, [account_id]) as conn:
             pack_id = packs.buy(conn, self.catalog, self.zone, account_id, service, size, at)
@@ -171,9 +173,13 @@ class Billing:
         try:
             parse_month(month)
         except ValueError as error:
-            raise ApiError("InvalidParameterValue", str(error)) from None
+            raise ApiError("InvalidParameterValue", str(error), f"不是合法的月份（YYYY-MM）：{month!r}") from None
         if month >= month_of(at, self.zone):
-            raise ApiError("FailedOperation", f"month {month} has not ended yet in {self.zone.key}")
+            raise ApiError(
+                "FailedOperation",
+                f"month {month} has not ended yet in {self.zone.key}",
+                f"{month} 月在 {self.zone.key} 时区尚未结束",
+            )
 
     def _in_arrears(self, account_id: int) -> bool:
         """The arrears flag, cached for ARREARS_CACHE_S: it changes only at settlement and top-up (this
@@ -194,14 +200,18 @@ class Billing:
 
     def _check_service(self, service: str) -> None:
         if service not in self.catalog.service_ids:
-            raise ApiError("InternalError", f"billing: unknown service {service!r}")
+            raise ApiError("InternalError", f"billing: unknown service {service!r}", f"计费：未知服务 {service!r}")
 
 
 def _amount(amount: Decimal | str) -> Decimal:
     try:
         value = Decimal(str(amount))
     except InvalidOperation:
-        raise ApiError("InvalidParameterValue", f"not an amount: {amount!r}") from None
+        raise ApiError("InvalidParameterValue", f"not an amount: {amount!r}", f"不是合法金额：{amount!r}") from None
     if not value.is_finite() or value <= 0 or value != cny(value):
-        raise ApiError("InvalidParameterValue", "the amount must be positive CNY with at most two decimals")
+        raise ApiError(
+            "InvalidParameterValue",
+            "the amount must be positive CNY with at most two decimals",
+            "金额必须为正数（人民币元），最多两位小数",
+        )
     return value

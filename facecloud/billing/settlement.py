@@ -47,7 +47,11 @@ def settle(conn: Connection, catalog: Catalog, account_id: int, month: str, at: 
         select(bills.c.month).where(bills.c.account_id == account_id, bills.c.month > month).limit(1)
     ).scalar()
     if later is not None:  # its freeze would be released by an older bill
-        raise ApiError("FailedOperation", f"month {later} is already settled; {month} can no longer be")
+        raise ApiError(
+            "FailedOperation",
+            f"month {later} is already settled; {month} can no longer be",
+            f"{later} 月已结算，{month} 月无法再结算",
+        )
     lines = bill_lines(conn, catalog, account_id, month)
     total = sum((line.amount for line in lines), ZERO)
     state = wallet.load(conn, account_id)

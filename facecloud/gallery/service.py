@@ -16,7 +16,7 @@ import secrets
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -39,6 +39,7 @@ from facecloud.gallery.models import (
     StateRow,
     utcnow,
 )
+from facecloud.gallery.thumbnails import load_thumbnail, store_thumbnail
 
 MAX_FACES_PER_PERSON = 5
 MAX_FACES_PER_UPLOAD = 4
@@ -54,11 +55,15 @@ def _millis(moment: datetime) -> int:
 
 
 def _not_found_group(group_id: str) -> ApiError:
-    return ApiError("InvalidParameterValue.GroupIdNotExist", f"Group {group_id} does not exist.")
+    return ApiError(
+        "InvalidParameterValue.GroupIdNotExist", f"Group {group_id} does not exist.", f"人员库 {group_id} 不存在。"
+    )
 
 
 def _not_found_person(person_id: str) -> ApiError:
-    return ApiError("InvalidParameterValue.PersonIdNotExist", f"Person {person_id} does not exist.")
+    return ApiError(
+        "InvalidParameterValue.PersonIdNotExist", f"Person {person_id} does not exist.", f"人员 {person_id} 不存在。"
+    )
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class FaceInput:
     y: int = 0
     width: int = 0
     height: int = 0
+    thumbnail: bytes | None = None  # a small JPEG of the face (thumbnails.py), kept with the face row
 
 
 @dataclass(frozen=True)
@@ -222,8 +228,9 @@ class Gallery:
             changes.append(Change(row.seq, row.account_id, action, kind, row.group_pk, row.item_pk, vector))
         return changes
 
-    def rebuild(self) -> int:
-        """Rebuilds the index from the database (one consistent read); returns the number of face entries."""
+    def rebuild(self, progress: Callable[[int, int | None], None] | None = None) -> int:
+        """Rebuilds the index from the database (one consistent read); returns the number of face entries.
+        progress(groups done, groups), when given, hears of each group loaded."""
         self.index.reset(self.epoch)
         loaded = 0
         with self.db.engine.connect() as conn:
@@ -232,7 +239,7 @@ class Gallery:
             with conn.begin():
                 seq = int(conn.scalar(select(func.coalesce(func.max(ChangeRow.seq), 0))) or 0)
                 groups = conn.execute(select(GroupRow.id, GroupRow.account_id)).all()
-                for group_pk, account_id in groups:
+                for done, (group_pk, account_id) in enumerate(groups, start=1):
                     faces = conn.execute(
                         select(FaceRow.id, FaceRow.embedding)
                         .join(MembershipRow, MembershipRow.person_pk == FaceRow.person_pk)
@@ -245,6 +252,8 @@ class Gallery:
                         .where(MembershipRow.group_pk == group_pk, PersonRow.feature.is_not(None))
                     ).all()
                     self._load(persons, "person", account_id, group_pk)
+                    if progress is not None:
+                        progress(done, len(groups))
         self.index.finish_rebuild(self.epoch, seq)
         self.index.save()
         return loaded
@@ -353,12 +362,24 @@ class Gallery:
                 )
             ).all()
             if any(g == group_id for g, _ in existing):
-                raise ApiError("InvalidParameterValue.GroupIdAlreadyExist", f"Group {group_id} already exists.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupIdAlreadyExist",
+                    f"Group {group_id} already exists.",
+                    f"人员库 {group_id} 已存在。",
+                )
             if existing:
-                raise ApiError("InvalidParameterValue.GroupNameAlreadyExist", f"GroupName {name} is taken.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupNameAlreadyExist",
+                    f"GroupName {name} is taken.",
+                    f"人员库名称 {name} 已被使用。",
+                )
             count = session.scalar(select(func.count()).select_from(GroupRow).where(GroupRow.account_id == account_id))
             if (count or 0) >= MAX_GROUPS_PER_ACCOUNT:
-                raise ApiError("InvalidParameterValue.GroupNumExceed", "The account has 100000 groups already.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupNumExceed",
+                    "The account has 100000 groups already.",
+                    "账号的人员库数已达 100000 上限。",
+                )
             now = utcnow()
             row = GroupRow(
                 account_id=account_id,
@@ -417,7 +438,11 @@ class Gallery:
                     select(GroupRow.id).where(GroupRow.account_id == account_id, GroupRow.name == name)
                 )
                 if taken is not None:
-                    raise ApiError("InvalidParameterValue.GroupNameAlreadyExist", f"GroupName {name} is taken.")
+                    raise ApiError(
+                        "InvalidParameterValue.GroupNameAlreadyExist",
+                        f"GroupName {name} is taken.",
+                        f"人员库名称 {name} 已被使用。",
+                    )
                 group.name = name
             if tag is not None:
                 group.tag = check.tag(tag)
@@ -429,15 +454,27 @@ class Gallery:
         names = list(group.ex_descriptions or [])
         for index, value in updates:
             if index < 0 or index >= check.MAX_DESCRIPTIONS:
-                raise ApiError("InvalidParameterValue.GroupExDescriptionsExceed", "At most 5 GroupExDescriptions.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupExDescriptionsExceed",
+                    "At most 5 GroupExDescriptions.",
+                    "人员库自定义描述字段最多 5 个。",
+                )
             if index < len(names):
                 names[index] = value
             elif index == len(names):
                 names.append(value)
             else:
-                raise ApiError("InvalidParameterValue", "GroupExDescriptionIndex skips a field: add fields in order.")
+                raise ApiError(
+                    "InvalidParameterValue",
+                    "GroupExDescriptionIndex skips a field: add fields in order.",
+                    "GroupExDescriptionIndex 跳过了字段：请按顺序添加字段。",
+                )
         if len(set(names)) != len(names):
-            raise ApiError("FailedOperation.DuplicatedGroupDescription", "GroupExDescriptions must differ.")
+            raise ApiError(
+                "FailedOperation.DuplicatedGroupDescription",
+                "GroupExDescriptions must differ.",
+                "人员库自定义描述字段名称不能重复。",
+            )
         check.group_descriptions(names)
         if len(names) > len(group.ex_descriptions or []):
             for membership in session.scalars(select(MembershipRow).where(MembershipRow.group_pk == group.id)):
@@ -484,7 +521,11 @@ class Gallery:
                 )
                 is not None
             ):
-                raise ApiError("InvalidParameterValue.PersonIdAlreadyExist", f"Person {person_id} already exists.")
+                raise ApiError(
+                    "InvalidParameterValue.PersonIdAlreadyExist",
+                    f"Person {person_id} already exists.",
+                    f"人员 {person_id} 已存在。",
+                )
             self._check_group_capacity(group.id, 1)
             self._check_account_capacity(session, account_id, 1)
             embedding = _normalised(face.embedding)
@@ -521,6 +562,7 @@ class Gallery:
         )
         session.add(row)
         session.flush()
+        store_thumbnail(session, row.id, face.thumbnail)
         return row
 
     def _check_account_capacity(self, session: Session, account_id: int, adding: int) -> None:
@@ -542,7 +584,11 @@ class Gallery:
 
     def _check_group_capacity(self, group_pk: int, adding: int) -> None:
         if self.index.count("face", [group_pk]) + adding > MAX_FACES_PER_GROUP:
-            raise ApiError("InvalidParameterValue.GroupFaceNumExceed", "The group holds 3000000 faces already.")
+            raise ApiError(
+                "InvalidParameterValue.GroupFaceNumExceed",
+                "The group holds 3000000 faces already.",
+                "人员库中的人脸数已达 3000000 上限。",
+            )
 
     def delete_person(self, account_id: int, person_id: str) -> None:
         with self.db.session() as session:
@@ -574,7 +620,11 @@ class Gallery:
             person = self._person(session, account_id, person_id)
             membership = session.get(MembershipRow, (group.id, person.id))
             if membership is None:
-                raise ApiError("FailedOperation.GroupPersonMapNotExist", f"Person {person_id} is not in {group_id}.")
+                raise ApiError(
+                    "FailedOperation.GroupPersonMapNotExist",
+                    f"Person {person_id} is not in {group_id}.",
+                    f"人员 {person_id} 不在人员库 {group_id} 中。",
+                )
             if len(self._group_pks_of(session, person.id)) == 1:
                 self._forget_person(session, person)
             else:
@@ -599,7 +649,11 @@ class Gallery:
             person = self._person(session, account_id, person_id)
             membership = session.get(MembershipRow, (group.id, person.id))
             if membership is None:
-                raise ApiError("FailedOperation.GroupPersonMapNotExist", f"Person {person_id} is not in {group_id}.")
+                raise ApiError(
+                    "FailedOperation.GroupPersonMapNotExist",
+                    f"Person {person_id} is not in {group_id}.",
+                    f"人员 {person_id} 不在人员库 {group_id} 中。",
+                )
             membership.ex_descriptions = check.person_descriptions(
                 list(membership.ex_descriptions or []), descriptions, len(group.ex_descriptions or [])
             )
@@ -616,11 +670,16 @@ class Gallery:
             versions = set(session.scalars(select(GroupRow.face_model_version).where(GroupRow.id.in_(current))))
             new = [g for g in groups if g.id not in current]
             if len(current) + len(new) > MAX_GROUPS_PER_PERSON:
-                raise ApiError("InvalidParameterValue.GroupNumPerPersonExceed", "A person is in at most 100 groups.")
+                raise ApiError(
+                    "InvalidParameterValue.GroupNumPerPersonExceed",
+                    "A person is in at most 100 groups.",
+                    "一个人员最多属于 100 个人员库。",
+                )
             if versions | {g.face_model_version for g in new} != versions and versions:
                 raise ApiError(
                     "FailedOperation.AcrossVersionsError",
                     "The groups have another FaceModelVersion than the person's groups.",
+                    "这些人员库的算法模型版本与该人员所在人员库不同。",
                 )
             face_pks = list(session.scalars(select(FaceRow.id).where(FaceRow.person_pk == person.id)))
             for group in new:
@@ -730,7 +789,11 @@ class Gallery:
             person = self._person(session, account_id, person_id)
             existing = self._face_rows(session, person.id)
             if len(existing) + len(faces) > MAX_FACES_PER_PERSON:
-                raise ApiError("InvalidParameterValue.PersonFaceNumExceed", "A person has at most 5 faces.")
+                raise ApiError(
+                    "InvalidParameterValue.PersonFaceNumExceed",
+                    "A person has at most 5 faces.",
+                    "一个人员最多有 5 张人脸。",
+                )
             group_pks = self._group_pks_of(session, person.id)
             for group_pk in group_pks:
                 self._check_group_capacity(group_pk, len(faces))
@@ -757,6 +820,7 @@ class Gallery:
                 raise ApiError(
                     "InvalidParameterValue.DeleteFaceNumExceed",
                     "A person keeps at least one face: delete the person instead.",
+                    "人员至少保留一张人脸：如需全部删除请删除该人员。",
                 )
             if not doomed:
                 return []
@@ -787,7 +851,9 @@ class Gallery:
         versions = {v for _, _, v in rows}
         if len(versions) > 1:
             raise ApiError(
-                "FailedOperation.AcrossVersionsError", "The groups searched have different FaceModelVersions."
+                "FailedOperation.AcrossVersionsError",
+                "The groups searched have different FaceModelVersions.",
+                "所搜索的人员库算法模型版本不一致。",
             )
         return {g: found[g] for g in dict.fromkeys(group_ids)}, versions.pop() if versions else "3.0"
 
@@ -799,7 +865,11 @@ class Gallery:
         pks = list(groups.values())
         total = self.index.count(kind, pks)
         if total == 0:
-            raise ApiError("InvalidParameterValue.NoFaceInGroups", "The groups searched hold no faces.")
+            raise ApiError(
+                "InvalidParameterValue.NoFaceInGroups",
+                "The groups searched hold no faces.",
+                "所搜索的人员库中没有人脸。",
+            )
         fetch = k * MAX_FACES_PER_PERSON if kind == "face" else k
         raw = self.index.search(kind, account_id, pks, _unit_rows(queries), fetch)
         names = {pk: g for g, pk in groups.items()}
@@ -844,6 +914,11 @@ class Gallery:
                 groups[person_pk].append(PersonGroupInfo(group_id, list(values or [])))
             return {pk: (p.name, p.gender, groups[pk]) for pk, p in persons.items()}
 
+    def face_thumbnail(self, account_id: int, face_id: str) -> bytes | None:
+        """The JPEG kept for one of the account's faces, or None."""
+        with self.db.session() as session:
+            return load_thumbnail(session, account_id, face_id)
+
 
 def _best_per_person(
     hits: list[Hit], owners: dict[int, tuple[int, str, str]], names: dict[int, str], k: int
@@ -863,7 +938,9 @@ def _normalised(vector: np.ndarray) -> np.ndarray:
     vector = np.asarray(vector, dtype=np.float32).reshape(-1)
     norm = float(np.linalg.norm(vector))
     if not np.isfinite(norm) or norm == 0:
-        raise ApiError("FailedOperation.ImageFacedetectFailed", "The face gave no usable feature.")
+        raise ApiError(
+            "FailedOperation.ImageFacedetectFailed", "The face gave no usable feature.", "未能从人脸中提取可用特征。"
+        )
     return vector / norm
 
 

@@ -16,23 +16,31 @@ MAX_DESCRIPTION_VALUE_CHARS = 60
 FACE_MODEL_VERSIONS = ("2.0", "3.0")
 
 
-def _bad(code: str, message: str) -> ApiError:
-    return ApiError(f"InvalidParameterValue.{code}", message)
+def _bad(code: str, message: str, message_zh: str) -> ApiError:
+    return ApiError(f"InvalidParameterValue.{code}", message, message_zh)
 
 
 def group_id(value: str) -> str:
     if len(value.encode()) > MAX_ID_BYTES:
-        raise _bad("GroupIdTooLong", "GroupId is longer than 64 bytes.")
+        raise _bad("GroupIdTooLong", "GroupId is longer than 64 bytes.", "GroupId 长度超过 64 字节。")
     if not ID_PATTERN.match(value):
-        raise _bad("GroupIdIllegal", "GroupId may contain only letters, digits and -%@#&_.")
+        raise _bad(
+            "GroupIdIllegal",
+            "GroupId may contain only letters, digits and -%@#&_.",
+            "GroupId 只能包含字母、数字和 -%@#&_。",
+        )
     return value
 
 
 def person_id(value: str) -> str:
     if len(value.encode()) > MAX_ID_BYTES:
-        raise _bad("PersonIdTooLong", "PersonId is longer than 64 bytes.")
+        raise _bad("PersonIdTooLong", "PersonId is longer than 64 bytes.", "PersonId 长度超过 64 字节。")
     if not ID_PATTERN.match(value):
-        raise _bad("PersonIdIllegal", "PersonId may contain only letters, digits and -%@#&_.")
+        raise _bad(
+            "PersonIdIllegal",
+            "PersonId may contain only letters, digits and -%@#&_.",
+            "PersonId 只能包含字母、数字和 -%@#&_。",
+        )
     return value
 
 
@@ -42,50 +50,74 @@ def _printable(value: str) -> bool:
 
 def group_name(value: str) -> str:
     if len(value) > MAX_NAME_CHARS:
-        raise _bad("GroupNameTooLong", "GroupName is longer than 60 characters.")
+        raise _bad("GroupNameTooLong", "GroupName is longer than 60 characters.", "GroupName 长度超过 60 个字符。")
     if not _printable(value):
-        raise _bad("GroupNameIllegal", "GroupName must be 1 to 60 printable characters.")
+        raise _bad(
+            "GroupNameIllegal",
+            "GroupName must be 1 to 60 printable characters.",
+            "GroupName 须为 1 到 60 个可打印字符。",
+        )
     return value
 
 
 def person_name(value: str) -> str:
     if len(value) > MAX_NAME_CHARS:
-        raise _bad("PersonNameTooLong", "PersonName is longer than 60 characters.")
+        raise _bad("PersonNameTooLong", "PersonName is longer than 60 characters.", "PersonName 长度超过 60 个字符。")
     if not _printable(value):
-        raise _bad("PersonNameIllegal", "PersonName must be 1 to 60 printable characters.")
+        raise _bad(
+            "PersonNameIllegal",
+            "PersonName must be 1 to 60 printable characters.",
+            "PersonName 须为 1 到 60 个可打印字符。",
+        )
     return value
 
 
 def tag(value: str) -> str:
     if len(value) > MAX_TAG_CHARS:
-        raise _bad("GroupTagTooLong", "Tag is longer than 40 characters.")
+        raise _bad("GroupTagTooLong", "Tag is longer than 40 characters.", "Tag 长度超过 40 个字符。")
     if value and not all(ch.isprintable() for ch in value):
-        raise _bad("GroupTagIllegal", "Tag contains characters that are not printable.")
+        raise _bad("GroupTagIllegal", "Tag contains characters that are not printable.", "Tag 含有不可打印字符。")
     return value
 
 
 def gender(value: int, allow_unset: bool = True) -> int:
     if value not in ((0, 1, 2) if allow_unset else (1, 2)):
-        raise _bad("PersonGenderIllegal", "Gender is 0 (unset), 1 (male) or 2 (female).")
+        raise _bad(
+            "PersonGenderIllegal",
+            "Gender is 0 (unset), 1 (male) or 2 (female).",
+            "Gender 取值为 0（未设置）、1（男）或 2（女）。",
+        )
     return value
 
 
 def face_model_version(value: str) -> str:
     if value not in FACE_MODEL_VERSIONS:
-        raise _bad("FaceModelVersionIllegal", "FaceModelVersion is 2.0 or 3.0.")
+        raise _bad("FaceModelVersionIllegal", "FaceModelVersion is 2.0 or 3.0.", "FaceModelVersion 取值为 2.0 或 3.0。")
     return value
 
 
 def group_descriptions(names: list[str]) -> list[str]:
     if len(names) > MAX_DESCRIPTIONS:
-        raise _bad("GroupExDescriptionsExceed", "At most 5 GroupExDescriptions.")
+        raise _bad("GroupExDescriptionsExceed", "At most 5 GroupExDescriptions.", "GroupExDescriptions 最多 5 个。")
     for name in names:
         if len(name) > MAX_DESCRIPTION_NAME_CHARS:
-            raise _bad("GroupExDescriptionsNameTooLong", "A GroupExDescription is longer than 30 characters.")
+            raise _bad(
+                "GroupExDescriptionsNameTooLong",
+                "A GroupExDescription is longer than 30 characters.",
+                "GroupExDescription 长度超过 30 个字符。",
+            )
         if not _printable(name):
-            raise _bad("GroupExDescriptionsNameIllegal", "A GroupExDescription must be 1 to 30 printable characters.")
+            raise _bad(
+                "GroupExDescriptionsNameIllegal",
+                "A GroupExDescription must be 1 to 30 printable characters.",
+                "GroupExDescription 须为 1 到 30 个可打印字符。",
+            )
     if len(set(names)) != len(names):
-        raise _bad("GroupExDescriptionsNameIdentical", "GroupExDescriptions must differ from each other.")
+        raise _bad(
+            "GroupExDescriptionsNameIdentical",
+            "GroupExDescriptions must differ from each other.",
+            "GroupExDescriptions 不能重复。",
+        )
     return names
 
 
@@ -99,11 +131,20 @@ def person_descriptions(current: list[str], updates: list[tuple[int, str]], fiel
             raise _bad(
                 "PersonExDescriptionInfosExceed",
                 "PersonExDescriptionIndex names no description field of the group.",
+                "PersonExDescriptionIndex 不对应人员库的任何描述字段。",
             )
         if index in seen:
-            raise _bad("PersonExDescriptionsNameIdentical", "A PersonExDescriptionIndex is given twice.")
+            raise _bad(
+                "PersonExDescriptionsNameIdentical",
+                "A PersonExDescriptionIndex is given twice.",
+                "PersonExDescriptionIndex 重复。",
+            )
         if len(value) > MAX_DESCRIPTION_VALUE_CHARS:
-            raise _bad("PersonExDescriptionsNameTooLong", "A PersonExDescription is longer than 60 characters.")
+            raise _bad(
+                "PersonExDescriptionsNameTooLong",
+                "A PersonExDescription is longer than 60 characters.",
+                "PersonExDescription 长度超过 60 个字符。",
+            )
         seen.add(index)
         values[index] = value
     return values

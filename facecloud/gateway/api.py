@@ -30,7 +30,16 @@ def is_read_only(action_name: str) -> bool:
     return action_name.startswith("Get")
 
 
-def make_replay_guard(runtime: Runtime, workers: int) -> ReplayGuard:
+REPLAY_MODES = ("window", "strict")
+
+
+def make_replay_guard(runtime: Runtime, workers: int) -> ReplayGuard | None:
+    """None in the default "window" mode: Tencent serves every correctly signed request within the clock window."""
+    mode = runtime.settings.replay_mode
+    if mode not in REPLAY_MODES:
+        raise ValueError(f"FACECLOUD_REPLAY_MODE must be one of {', '.join(REPLAY_MODES)}, not {mode!r}")
+    if mode == "window":
+        return None
     if runtime.settings.redis_url:
         return RedisReplayGuard(runtime.settings.redis_url)
     if workers > 1:
@@ -42,7 +51,7 @@ class ApiEndpoint:
     def __init__(
         self,
         runtime: Runtime,
-        replay_guard: ReplayGuard,
+        replay_guard: ReplayGuard | None,
         rate_limiter: ratelimit.RateLimiter | None = None,
         scheduler: ModelWorkScheduler | None = None,
     ) -> None:
@@ -90,7 +99,11 @@ class ApiEndpoint:
         extra: dict[str, Any],
     ) -> dict[str, Any]:
         if request.method not in ("GET", "POST"):
-            raise ApiError("UnsupportedOperation", f"HTTP method {request.method} is not supported.")
+            raise ApiError(
+                "UnsupportedOperation",
+                f"HTTP method {request.method} is not supported.",
+                f"不支持 HTTP 方法 {request.method}。",
+            )
         body = await self._read_body(request)
         query = request.scope.get("query_string", b"").decode("latin-1")
         settings = self.runtime.settings
@@ -118,14 +131,15 @@ class ApiEndpoint:
                 f"The action `{action_name}` does not exist.",
                 f"接口 `{action_name}` 不存在。",
             )
-        await run_in_threadpool(
-            auth.refuse_replay,
-            self.replay_guard,
-            action_name,
-            signature,
-            settings.signature_window_s,
-            is_read_only(action_name),
-        )
+        if self.replay_guard is not None:
+            await run_in_threadpool(
+                auth.refuse_replay,
+                self.replay_guard,
+                action_name,
+                signature,
+                settings.signature_window_s,
+                is_read_only(action_name),
+            )
         group = action.limit_group
         await run_in_threadpool(ratelimit.check, self.rate_limiter, settings, key.account.id, group)
         raw = params.parse_flat_query(query) if request.method == "GET" else params.parse_json_body(body)

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from facecloud.errors import ApiError
 
 ALGORITHM = "TC3-HMAC-SHA256"
+# The service label is whatever the client put in its scope (the Node SDK takes the endpoint's first label, "127" for
+# 127.0.0.1:8080): auth.verify decides which labels it accepts.
 _AUTH_RE = re.compile(
-    r"^TC3-HMAC-SHA256\s+Credential=(?P<secret_id>[^/\s]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<service>[a-z0-9]+)"
+    r"^TC3-HMAC-SHA256\s+Credential=(?P<secret_id>[^/\s]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<service>[^/\s]+)"
     r"/tc3_request,\s*SignedHeaders=(?P<headers>[a-z0-9;\-]+),\s*Signature=(?P<signature>[0-9a-f]{64})$"
 )
 
@@ -31,7 +33,11 @@ def parse_authorization(header: str) -> Authorization:
         raise ApiError("AuthFailure.InvalidAuthorization")
     headers = tuple(match["headers"].split(";"))
     if "content-type" not in headers or "host" not in headers:
-        raise ApiError("AuthFailure.InvalidAuthorization", "SignedHeaders must include content-type and host")
+        raise ApiError(
+            "AuthFailure.InvalidAuthorization",
+            "SignedHeaders must include content-type and host.",
+            "SignedHeaders 必须包含 content-type 和 host。",
+        )
     return Authorization(match["secret_id"], match["date"], match["service"], headers, match["signature"])
 
 
@@ -85,13 +91,17 @@ def sign_headers(
     version: str = "2020-03-03",
     service: str = "iai",
     language: str | None = None,
+    sign_action: bool = False,
 ) -> dict[str, str]:
-    """Client side: the headers of a signed JSON POST (for tools and tests that speak the protocol without the SDK)."""
+    """Client side: the headers of a signed JSON POST (for tools and tests that speak the protocol without the SDK).
+    `sign_action` also signs X-TC-Action, which binds the signature to the action (the SDKs sign only
+    content-type and host)."""
     from datetime import UTC, datetime
 
     date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
-    headers = {"content-type": "application/json", "host": host}
-    canonical = canonical_request("POST", "/", "", headers, ("content-type", "host"), payload_hash(body, None))
+    headers = {"content-type": "application/json", "host": host, "x-tc-action": action}
+    signed_names = ("content-type", "host", "x-tc-action") if sign_action else ("content-type", "host")
+    canonical = canonical_request("POST", "/", "", headers, signed_names, payload_hash(body, None))
     sig = signature(secret_key, date, service, string_to_sign(str(timestamp), date, service, canonical))
     signed = {
         "Content-Type": "application/json",
@@ -100,7 +110,7 @@ def sign_headers(
         "X-TC-Version": version,
         "X-TC-Timestamp": str(timestamp),
         "Authorization": f"{ALGORITHM} Credential={secret_id}/{date}/{service}/tc3_request, "
-        f"SignedHeaders=content-type;host, Signature={sig}",
+        f"SignedHeaders={';'.join(signed_names)}, Signature={sig}",
     }
     if language:
         signed["X-TC-Language"] = language

@@ -1,7 +1,7 @@
 """Static (single-image) liveness: the two MiniFASNet models of Silent-Face-Anti-Spoofing, on ONNX Runtime.
 
-The .pth weights are on no package registry: `facecloud models pull` downloads them from their public origin
-into the model folder (Settings.resolved_model_dir, FACECLOUD_MODEL_DIR). On first use each file is
+The .pth weights are on no package registry, so the package ships them (PACKAGED_DIR, Apache-2.0, with their
+licence); FACECLOUD_MODEL_DIR may point at another folder holding the same files. On first use each file is
 SHA-256-checked and converted once to ONNX (facecloud.vision.minifasnet, no torch), cached under
 <cache_dir>/models/liveness keyed by the file's digest; the model folder itself may be read-only.
 
@@ -59,6 +59,8 @@ LIVE_LOGIT_THRESHOLD = -5.1
 LIVE_LOGIT_MARGIN = 1.0
 PROBABILITY_FLOOR = 1e-7
 
+PACKAGED_DIR = Path(__file__).with_name("data") / "liveness"
+
 SessionFactory = Callable[[Path | bytes], Any]  # .onnx path or bytes -> an InferenceSession (Pipeline.ort_session)
 
 
@@ -94,15 +96,15 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def weights_missing_error(model_dir: Path, detail: str) -> ApiError:
+def weights_missing_error(model_dir: Path, detail: str, detail_zh: str) -> ApiError:
     names = ", ".join(w.name for w in WEIGHTS)
     return ApiError(
         "ResourceUnavailable.NotReady",
-        f"Liveness detection is not installed: {detail}. Run `facecloud models pull` to download the "
-        f"MiniFASNet weights ({names}) into the model folder {model_dir}, or point FACECLOUD_MODEL_DIR at a "
-        "folder holding them.",
-        f"活体检测模型未安装：{detail}。请运行 `facecloud models pull` 下载 MiniFASNet 权重（{names}）"
-        f"到模型目录 {model_dir}，或将 FACECLOUD_MODEL_DIR 指向存放它们的目录。",
+        f"Liveness detection is not ready: {detail} in the model folder {model_dir}. The facecloud package ships "
+        f"the MiniFASNet weights ({names}): unset FACECLOUD_MODEL_DIR to use them, or point it at a folder "
+        "holding them.",
+        f"活体检测模型不可用：模型目录 {model_dir} 中{detail_zh}。facecloud 安装包自带 MiniFASNet 权重（{names}）："
+        "取消设置 FACECLOUD_MODEL_DIR 即可使用，或将其指向存放这些权重的目录。",
     )
 
 
@@ -112,9 +114,11 @@ def check_weights(model_dir: Path) -> list[Path]:
     for weight in WEIGHTS:
         path = model_dir / weight.name
         if not path.is_file():
-            raise weights_missing_error(model_dir, f"{weight.name} is missing")
+            raise weights_missing_error(model_dir, f"{weight.name} is missing", f"缺少 {weight.name}")
         if sha256_of(path) != weight.sha256:
-            raise weights_missing_error(model_dir, f"{weight.name} fails its SHA-256 check")
+            raise weights_missing_error(
+                model_dir, f"{weight.name} fails its SHA-256 check", f"{weight.name} 未通过 SHA-256 校验"
+            )
         paths.append(path)
     return paths
 
@@ -186,7 +190,7 @@ class LivenessModel:
 
     @classmethod
     def from_settings(cls, settings: Settings, make_session: SessionFactory | None = None) -> LivenessModel:
-        return cls(settings.resolved_model_dir, settings.cache_dir, make_session)
+        return cls(settings.model_dir or PACKAGED_DIR, settings.cache_dir, make_session)
 
     def ensure_ready(self) -> None:
         """Load the models now; ApiError ResourceUnavailable.NotReady when the weights are not installed."""

@@ -110,8 +110,7 @@ def _stream(
         outcome = _outcome_for(n)
         n += CLIENTS
         try:
-            # A distinct body per call: the gateway refuses a replayed signature (same body in the same
-            # second).
+            # A distinct body per call, so that each RequestId in the ledger maps to one call of this test.
             answer = client.call_json("_TestBillable", {"Outcome": outcome, "Nonce": f"{worker}-{n}"})
             kind, request_id = "billable", answer["Response"]["RequestId"]
         except TencentCloudSDKException as error:

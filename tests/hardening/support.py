@@ -28,6 +28,7 @@ def signed_post(
     timestamp: int | None = None,
     client: httpx.Client | None = None,
     timeout: float = 30.0,
+    sign_action: bool = False,
     **extra_headers: str,
 ) -> httpx.Response:
     host = url.removeprefix("http://").rstrip("/")
@@ -38,6 +39,7 @@ def signed_post(
         body=body,
         host=host,
         timestamp=timestamp or int(time.time()),
+        sign_action=sign_action,
     )
     headers.update(extra_headers)
     sender = client or httpx

@@ -17,16 +17,13 @@ from tests.conftest import LIVENESS_MODELS
 REFERENCE = json.loads((Path(__file__).parent / "minifasnet_reference.json").read_text())
 
 
-def _weights_or_skip(name: str) -> Path:
-    path = LIVENESS_MODELS / name
-    if not path.is_file():
-        pytest.skip(f"liveness weights not found at {path}")
-    return path
+def _weights(name: str) -> Path:
+    return LIVENESS_MODELS / name
 
 
 @pytest.mark.parametrize("name", [w.name for w in WEIGHTS])
 def test_onnx_graph_matches_the_torch_reference(name: str) -> None:
-    weights = read_state_dict(_weights_or_skip(name))
+    weights = read_state_dict(_weights(name))
     assert "prob.weight" in weights and not any(k.startswith("module.") for k in weights)
     session = ort.InferenceSession(build_onnx(weights).SerializeToString(), providers=["CPUExecutionProvider"])
     crops = np.random.default_rng(0).uniform(0, 255, (2, 3, 80, 80)).astype(np.float32)
