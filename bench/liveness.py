@@ -4,7 +4,7 @@
     .venv/bin/python bench/liveness.py --shared        the sets of ../shared/data (below), each reported apart
     .venv/bin/python bench/liveness.py --shared --fit  also refits the fusion weight and threshold (fit sets only)
 
-Weights come from FACECLOUD_MODEL_DIR (Settings.resolved_model_dir). Each photo goes through the service's own
+Weights: the packaged ones, or FACECLOUD_MODEL_DIR (the same two files). Each photo goes through the service's own
 path: decode (EXIF rotation, Tencent's limits), YuNet detection of the largest face, the MiniFASNet pair. A photo
 where no face is found counts as rejected (not live).
 
