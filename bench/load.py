@@ -3,6 +3,13 @@ of the registered actions with TC3 signatures, then checks that the ledger holds
 the clients saw (by RequestId) and that the gallery's rows match its vector index. Prints one JSON line.
 
     .venv/bin/python bench/load.py --duration 60 --clients 16 --workers 2
+
+Open loop (--open-loop): requests arrive at a fixed rate whatever the answers do, as real traffic does. After
+the closed-loop run (which measures the capacity: requests/s at saturation), each action's idle p50 is measured
+(one request at a time), then the same mix is sent at 50% and 80% of that capacity for --duration seconds each;
+per action: p50/p99 and p99 / idle p50 (the target: <= 3).
+
+    .venv/bin/python bench/load.py --duration 45 --clients 16 --workers 2 --open-loop
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,6 +164,102 @@ class Client(threading.Thread):
                 self.send(http, action_name, params, True)
 
 
+IDLE_SAMPLES = 7
+OPEN_LOOP_FRACTIONS = (0.5, 0.8)
+P99_TARGET_RATIO = 3.0
+
+
+class OpenLoop:
+    """Senders that share mixes (one per client id, each with its group) and one HTTP client per thread."""
+
+    def __init__(self, url: str, accounts: list[Credentials], mixes: list[Mix]) -> None:
+        self.url, self.accounts, self.mixes = url, accounts, mixes
+        self._local = threading.local()
+        self._turn = iter(range(1 << 62))
+        self._turn_lock = threading.Lock()
+
+    def _http(self) -> httpx.Client:
+        if not hasattr(self._local, "http"):
+            self._local.http = httpx.Client()
+        return self._local.http
+
+    def send_one(self, sink: list[Outcome], only: str | None = None) -> None:
+        with self._turn_lock:
+            turn = next(self._turn)
+        index = turn % len(self.mixes)
+        mix = self.mixes[index]
+        client = Client(self.url, self.accounts[index % len(self.accounts)], mix, 0, 0, sink)
+        if only is None:
+            name, params = mix.next()
+        else:
+            name, params = next((a, f()) for _, a, f in mix.table if a == only)
+        client.send(self._http(), name, params, True)
+
+    def idle_p50(self, sink: list[Outcome]) -> dict[str, float]:
+        """Each action's median latency with nothing else in flight."""
+        for name in sorted({a for _, a, _ in self.mixes[0].table}):
+            for _ in range(IDLE_SAMPLES):
+                self.send_one(sink, only=name)
+        by_action: dict[str, list[float]] = defaultdict(list)
+        for o in sink:
+            by_action[o.action].append(o.latency_s)
+        return {a: percentile(v, 50) for a, v in by_action.items()}
+
+    def run(self, rate: float, duration: float) -> list[Outcome]:
+        """Arrivals every 1/rate seconds for duration seconds; each is sent on its own pool thread."""
+        sink: list[Outcome] = []
+        arrivals = int(rate * duration)
+        with ThreadPoolExecutor(max_workers=256) as pool:
+            start = time.perf_counter()
+            for i in range(arrivals):
+                time.sleep(max(0.0, start + i / rate - time.perf_counter()))
+                pool.submit(self.send_one, sink)
+        return sink
+
+
+def open_loop_report(outcomes: list[Outcome], idle: dict[str, float], rate: float, duration: float) -> dict:
+    by_action: dict[str, list[float]] = defaultdict(list)
+    for o in outcomes:
+        by_action[o.action].append(o.latency_s)
+    actions = {}
+    for name, values in sorted(by_action.items()):
+        p99 = percentile(values, 99)
+        ratio = round(p99 / idle[name], 2) if idle.get(name) else None
+        actions[name] = {
+            "requests": len(values),
+            "p50_ms": percentile(values, 50),
+            "p99_ms": p99,
+            "idle_p50_ms": idle.get(name),
+            "p99_over_idle_p50": ratio,
+            "within_target": ratio is not None and ratio <= P99_TARGET_RATIO,
+        }
+    return {
+        "rate_rps": round(rate, 2),
+        "answered_rps": round(len(outcomes) / duration, 2),
+        "codes": dict(Counter(o.code for o in outcomes).most_common()),
+        "by_action": actions,
+    }
+
+
+def open_loop(url: str, accounts: list[Credentials], faces: list[str], blank: str, args, capacity: float) -> dict:  # type: ignore[no-untyped-def]
+    mixes = [Mix(faces, blank, 1000 + i) for i in range(args.clients)]
+    loop = OpenLoop(url, accounts, mixes)
+    with httpx.Client() as http:
+        for index, mix in enumerate(mixes):
+            if "CreateGroup" in registry():
+                sender = Client(url, accounts[index % len(accounts)], mix, 0, 0, [])
+                sender.send(http, "CreateGroup", {"GroupId": mix.group, "GroupName": mix.group}, False)
+    outcomes: list[Outcome] = []
+    idle = loop.idle_p50(outcomes)
+    phases = {}
+    for fraction in OPEN_LOOP_FRACTIONS:
+        rate = fraction * capacity
+        sink = loop.run(rate, args.duration)
+        outcomes += sink
+        phases[f"{round(fraction * 100)}%"] = open_loop_report(sink, idle, rate, args.duration)
+    return {"capacity_rps": round(capacity, 2), "idle_p50_ms": idle, "phases": phases, "outcomes": outcomes}
+
+
 def new_account(data_dir: Path, name: str) -> Credentials:
     data = create_account(data_dir, name)
     return Credentials(data["AppId"], data["SecretId"], data["SecretKey"])
@@ -209,6 +313,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--images", type=int, default=40)
     parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--open-loop", action="store_true", help="then 50%% and 80%% of capacity, fixed arrivals")
     args = parser.parse_args()
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="facecloud-load-"))
@@ -233,6 +338,10 @@ def main() -> None:
             client.start()
         for client in clients:
             client.join(timeout=args.duration + 180)
+        opened = None
+        if args.open_loop:
+            capacity = sum(o.measured for o in outcomes) / args.duration
+            opened = open_loop(url, accounts, faces, blank, args, capacity)
         alive = httpx.get(url + "/healthz", timeout=5).status_code == 200
     finally:
         stop_server(server)
@@ -263,8 +372,11 @@ def main() -> None:
         },
         "codes": dict(Counter(o.code for o in measured).most_common()),
         "server_alive_after": alive,
-        "ledger": check_ledger(data_dir, outcomes),
     }
+    if opened is not None:
+        outcomes += opened.pop("outcomes")
+        report["open_loop"] = opened
+    report["ledger"] = check_ledger(data_dir, outcomes)
     print(json.dumps(report, ensure_ascii=False))
 
 

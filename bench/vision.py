@@ -4,7 +4,14 @@
 Photos (../shared/data/detection-counts/images): 1 face = 004_A.jpg (3024x4032) resized to 480x640; 6 faces =
 015_6.jpg (800x533) resized to 1280x853; CompareFace B = 005_A.jpg (the same person) resized to 480x640.
 Prints one JSON line and saves bench/out/vision.png.
-Usage: .venv/bin/python bench/vision.py [--repeat 30] [--workers 2] [--seconds 10]"""
+
+Throughput, per server of `--throughput-workers` (default 1 and 2 workers) and per action (CompareFace 1+1,
+DetectFace 1): `--clients` SDK clients in closed loop for `--seconds`; req/s, p50/p99, and the CPU the server's
+processes used per call. "cores allow" = cores / compute per call, where compute per call is the CPU time of one
+call of the same action run in-process, one at a time (measured in the same run, in the latency phase).
+On a shared machine other processes take cores too: `available_cores` counts the cores that were idle or used by
+the server during the phase, and `ratio_available` compares with what those allow.
+Usage: .venv/bin/python bench/vision.py [--repeat 30] [--workers 2] [--seconds 10] [--throughput-workers 1,2]"""
 
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image, ImageOps
-from serving import create_account, start_server, stop_server
+from serving import create_account, group_cpu_seconds, machine_cpu_seconds, start_server, stop_server
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "detection-counts" / "images"
 OUT = Path(__file__).resolve().parent / "out"
@@ -102,23 +109,76 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def throughput(client_factory, name: str, body: dict, clients: int, seconds: float) -> float:  # type: ignore[no-untyped-def]
-    done = [0] * clients
+def throughput(client_factory, name: str, body: dict, clients: int, seconds: float, server_pgid: int) -> dict:  # type: ignore[no-untyped-def]
+    """Closed-loop load: req/s, latency p50/p99, server CPU per call, and the cores the server could have had."""
+    latencies: list[float] = []
     stop = time.monotonic() + seconds
 
-    def loop(index: int) -> None:
+    def loop() -> None:
         client = client_factory()
         while time.monotonic() < stop:
+            started = time.perf_counter()
             client.call_json(name, unique(body))
-            done[index] += 1
+            latencies.append(1000 * (time.perf_counter() - started))
 
-    threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
+    threads = [threading.Thread(target=loop) for _ in range(clients)]
+    cpu_before, (busy_before, idle_before) = group_cpu_seconds(server_pgid), machine_cpu_seconds()
     started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return round(sum(done) / (time.monotonic() - started), 2)
+    elapsed = time.monotonic() - started
+    server_cpu = group_cpu_seconds(server_pgid) - cpu_before
+    busy, idle = machine_cpu_seconds()
+    busy, idle = busy - busy_before, idle - idle_before
+    ordered = sorted(latencies)
+    return {
+        "rps": round(len(latencies) / elapsed, 2),
+        "p50_ms": round(statistics.median(ordered), 1),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 1),
+        "server_cpu_ms_per_call": round(1000 * server_cpu / max(len(latencies), 1), 1),
+        "available_cores": round((os.cpu_count() or 1) * (server_cpu + idle) / max(busy + idle, 1e-9), 2),
+        "calls": len(latencies),
+    }
+
+
+def with_cores_allow(result: dict, compute_ms: float) -> dict:
+    cores = os.cpu_count() or 1
+    allow = cores * 1000 / compute_ms
+    allow_available = result["available_cores"] * 1000 / compute_ms
+    return {
+        **result,
+        "compute_ms_per_call": round(compute_ms, 1),
+        "cores_allow_rps": round(allow, 2),
+        "ratio": round(result["rps"] / allow, 3),
+        "available_cores_allow_rps": round(allow_available, 2),
+        "ratio_available": round(result["rps"] / allow_available, 3),
+    }
+
+
+THROUGHPUT_CASES = ("CompareFace 1+1", "DetectFace 1")
+
+
+def measure_throughput(data_dir: Path, workers: int, args: argparse.Namespace, compute_ms: dict[str, float]) -> dict:
+    from facecloud.gateway.registry import registry
+
+    server, endpoint = start_server(data_dir, workers, {"FACECLOUD_RATE_LIMIT_QPS": "100000"})
+    try:
+        account = create_account(data_dir)
+        client = sdk_client(endpoint, account)
+        results = {}
+        for label in THROUGHPUT_CASES:
+            name, body = cases(set(registry()))[label]
+            for _ in range(3 * workers):  # warm-up: model loading in every worker
+                client.call_json(name, unique(body))
+            result = throughput(
+                lambda: sdk_client(endpoint, account), name, body, args.clients, args.seconds, server.pid
+            )
+            results[label] = with_cores_allow(result, compute_ms[label])
+        return results
+    finally:
+        stop_server(server)
 
 
 def plot(results: dict, path: Path) -> None:
@@ -163,6 +223,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--throughput-workers", default="1,2")
     args = parser.parse_args()
     from facecloud.gateway.registry import registry
 
@@ -178,32 +239,36 @@ def main() -> None:
                 for _ in range(3 * args.workers):  # warm-up: model loading in every worker (no affinity)
                     client.call_json(name, unique(body))
                 direct(name, body)
-                http_ms, direct_ms = [], []
+                http_ms, direct_ms, direct_cpu_ms = [], [], []
                 for _ in range(args.repeat):  # interleaved, so both see the same machine load
                     started = time.perf_counter()
                     client.call_json(name, unique(body))
                     http_ms.append(1000 * (time.perf_counter() - started))
-                    started = time.perf_counter()
+                    started, cpu_started = time.perf_counter(), time.process_time()
                     direct(name, body)
                     direct_ms.append(1000 * (time.perf_counter() - started))
+                    direct_cpu_ms.append(1000 * (time.process_time() - cpu_started))
                 http, model = percentiles(http_ms), percentiles(direct_ms)
                 results[label] = {
                     "http": http,
                     "direct": model,
                     "overhead_ratio_p50": round((http["p50"] - model["p50"]) / http["p50"], 3),
+                    "compute_ms_per_call": round(statistics.median(direct_cpu_ms), 1),
                 }
-            name, body = cases(set(registry()))["CompareFace 1+1"]
-            qps = throughput(lambda: sdk_client(endpoint, account), name, body, args.clients, args.seconds)
-            name1, body1 = cases(set(registry()))["DetectFace 1"]
-            qps_detect = throughput(lambda: sdk_client(endpoint, account), name1, body1, args.clients, args.seconds)
         finally:
             stop_server(server)
+        compute_ms = {label: results[label]["compute_ms_per_call"] for label in THROUGHPUT_CASES}
+        throughputs = {
+            f"workers_{workers}": measure_throughput(data_dir / f"tp-{workers}", workers, args, compute_ms)
+            for workers in (int(w) for w in args.throughput_workers.split(","))
+        }
     plot(results, OUT / "vision.png")
     print(
         json.dumps(
             {
                 "bench": "vision",
                 "cpu_count": os.cpu_count(),
+                "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
                 "workers": args.workers,
                 "repeat": args.repeat,
                 "photos": {
@@ -212,12 +277,7 @@ def main() -> None:
                     "6 faces": "detection-counts 015_6.jpg -> 1280x853",
                 },
                 "latency_ms": results,
-                "throughput_rps": {
-                    "CompareFace 1+1": qps,
-                    "DetectFace 1": qps_detect,
-                    "clients": args.clients,
-                    "seconds": args.seconds,
-                },
+                "throughput": {**throughputs, "clients": args.clients, "seconds": args.seconds},
                 "plot": str(OUT / "vision.png"),
             }
         )

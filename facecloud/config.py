@@ -52,6 +52,14 @@ class Settings:
     url_fetch_timeout_s: float = 5.0
     # Threads per ONNX Runtime session; 0 lets the vision package choose for the machine.
     inference_threads: int = 0
+    # Worker processes of `facecloud serve` (it sets FACECLOUD_WORKERS): each takes its share of the cores.
+    workers: int = 1
+    # Requests doing model work at once per worker process (0: its share of the cores), and how many more may
+    # wait per action before RequestLimitExceeded (facecloud/gateway/scheduler.py).
+    model_work_slots: int = 0
+    model_work_queue: int = 32
+    # Longer side in pixels of the JPEG thumbnail kept per enrolled face (the console shows it); 0 keeps none.
+    face_thumbnail_px: int = 96
 
     @property
     def resolved_database_url(self) -> str:

@@ -8,6 +8,7 @@ import numpy as np
 from facecloud.actions.common import load_image
 from facecloud.errors import ApiError
 from facecloud.gallery.service import FaceInput
+from facecloud.gallery.thumbnails import face_thumbnail
 from facecloud.gateway.registry import ActionContext
 from facecloud.vision.detector import DetectedFace
 from facecloud.vision.image import DecodedImage
@@ -38,4 +39,6 @@ def enrolment_face(
 
 def as_input(ctx: ActionContext, img: DecodedImage, face: DetectedFace) -> FaceInput:
     embedding = np.asarray(ctx.runtime.vision.embed(img, face), dtype=np.float32)
-    return FaceInput(embedding, int(face.x), int(face.y), int(face.width), int(face.height))
+    x, y, width, height = int(face.x), int(face.y), int(face.width), int(face.height)
+    thumbnail = face_thumbnail(img.bgr, x, y, width, height, ctx.runtime.settings.face_thumbnail_px)
+    return FaceInput(embedding, x, y, width, height, thumbnail)

@@ -11,8 +11,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from facecloud.accounts.secrets import load_or_create_master_key
-from facecloud.console import pages_account, pages_gallery, pages_operator, signin
-from facecloud.console.security import Session, SessionCodec, SignInThrottle, derive_session_key
+from facecloud.console import pages_account, pages_gallery, pages_operator, pages_try, signin
+from facecloud.console.security import (
+    OperatorGenerations,
+    Session,
+    SessionCodec,
+    SignInThrottle,
+    derive_session_key,
+)
 from facecloud.console.web import HERE, Ctx, Forbidden, Redirect, make_templates, page
 from facecloud.errors import ApiError
 from facecloud.runtime import Runtime
@@ -23,7 +29,11 @@ class Console:
         self.runtime = runtime
         self.settings = runtime.settings
         master_key = load_or_create_master_key(self.settings.master_key, self.settings.data_dir)
-        self.codec = SessionCodec(derive_session_key(master_key))
+        session_key = derive_session_key(master_key)
+        self.codec = SessionCodec(session_key)
+        self.operator_generations = OperatorGenerations(
+            session_key, self.settings.operator_password, self.settings.data_dir
+        )
         self.identity_throttle = SignInThrottle(limit=5, window_s=600)
         self.address_throttle = SignInThrottle(limit=30, window_s=600)
         self.templates = make_templates()
@@ -51,6 +61,10 @@ class Console:
         if access == "operator" and not self.settings.operator_password:
             session.sign_out()
             raise Redirect("/console/signin")
+        if access == "operator" and not self.operator_generations.valid(session.generation):
+            session.sign_out()
+            session.add_flash("error", "Your operator session ended: the password changed or the operator signed out.")
+            raise Redirect("/console/signin?tab=operator")
         if access == "account":
             self._check_account_key(session)
 
@@ -74,7 +88,7 @@ class Console:
             Route("/", page(self, "public", home), methods=["GET"]),
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ]
-        for module in (signin, pages_account, pages_gallery, pages_operator):
+        for module in (signin, pages_account, pages_gallery, pages_try, pages_operator):
             for path, methods, access, handler in module.PAGES:
                 routes.append(Route(path, page(self, access, handler), methods=methods))
         return routes

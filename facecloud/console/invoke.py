@@ -16,16 +16,27 @@ from facecloud.gateway.registry import ActionContext, execute, registry
 from facecloud.runtime import Runtime
 
 
-def invoke(runtime: Runtime, account: AccountInfo, name: str, fields: dict[str, Any]) -> dict[str, Any]:
+def invoke(
+    runtime: Runtime,
+    account: AccountInfo,
+    name: str,
+    fields: dict[str, Any],
+    language: str = "en-US",
+    request_id: str | None = None,
+) -> dict[str, Any]:
     action = registry().get(name)
     if action is None:
-        raise ApiError("UnsupportedOperation", f"this server does not offer {name} yet")
+        raise ApiError("UnsupportedOperation", f"this server does not offer {name} yet", f"本服务尚未提供 {name}。")
     typed = params.validate(action.request, fields)
     ctx = ActionContext(
         account_id=account.id,
         app_id=account.app_id,
-        request_id=f"console-{uuid.uuid4()}",
-        language="en-US",
+        request_id=request_id or new_request_id(),
+        language=language,
         runtime=runtime,
     )
     return execute(action, typed, ctx)
+
+
+def new_request_id() -> str:
+    return f"console-{uuid.uuid4()}"

@@ -22,7 +22,9 @@ CHART_MONTHS = 12
 
 
 def service_names(ctx: Ctx) -> dict[str, str]:
-    return {s.id: s.name_en for s in ctx.runtime.billing.catalog.services}
+    # The price list's own Chinese names in zh-CN.
+    chinese = ctx.locale == "zh-CN"
+    return {s.id: s.name_zh if chinese else s.name_en for s in ctx.runtime.billing.catalog.services}
 
 
 def wallet_view(wallet: dict[str, Any]) -> dict[str, Any]:
@@ -33,7 +35,9 @@ def wallet_view(wallet: dict[str, Any]) -> dict[str, Any]:
 def month_param(ctx: Ctx) -> str:
     month = ctx.param("month") or ctx.runtime.billing.current_month()
     if not MONTH.match(month):
-        raise ApiError("InvalidParameterValue", f"not a month (YYYY-MM): {month!r}")
+        raise ApiError(
+            "InvalidParameterValue", f"not a month (YYYY-MM): {month!r}", f"不是有效的月份（YYYY-MM）：{month!r}"
+        )
     return month
 
 
@@ -62,9 +66,13 @@ def usage(ctx: Ctx) -> Response:
         totals={**summary["totals"], "amount": summary["postpaid_amount"]},
         rows=rows,
         daily_chart=daily_chart(month, billing.usage_daily(account.id, month), names),
-        split_chart=split_chart(rows),
-        monthly_chart=monthly_chart(months, monthly),
+        split_chart=_translated(ctx, split_chart(rows)),
+        monthly_chart=_translated(ctx, monthly_chart(months, monthly)),
     )
+
+
+def _translated(ctx: Ctx, chart: dict[str, Any]) -> dict[str, Any]:
+    return {**chart, "datasets": [{**d, "label": ctx._(d["label"])} for d in chart["datasets"]]}
 
 
 def daily_chart(month: str, days: list[dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
@@ -114,7 +122,7 @@ def packs(ctx: Ctx) -> Response:
         alerts=alerts[:5],
         wallet=wallet_view(billing.wallet(account.id)),
         services=billing.catalog.services,
-        sizes=[(size, size_label(size)) for size in sizes],
+        sizes=[(size, shown_size(ctx, size)) for size in sizes],
     )
 
 
@@ -133,6 +141,13 @@ def pack_view(pack: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def shown_size(ctx: Ctx, size: int) -> str:
+    """A pack size as the page's language writes it: 1M calls / 100万次."""
+    if ctx.locale != "zh-CN":
+        return size_label(size)
+    return f"{size // 10_000:,}万次" if size % 10_000 == 0 else f"{size:,}次"
+
+
 def size_label(size: int) -> str:
     if size % 1_000_000 == 0:
         return f"{size // 1_000_000}M calls"
@@ -144,9 +159,15 @@ def buy_pack(ctx: Ctx) -> Response:
     try:
         size = int(ctx.param("size"))
     except ValueError:
-        raise ApiError("InvalidParameterValue", "choose a pack size") from None
+        raise ApiError("InvalidParameterValue", "choose a pack size", "请选择资源包规格。") from None
     pack = ctx.runtime.billing.buy_pack(account.id, ctx.param("service"), size)
-    message = f"Bought pack #{pack['id']}: {size_label(size)} of {ctx.param('service')} for {pack['price']} CNY."
+    message = ctx._(
+        "Bought pack #{id}: {size} of {service} for {price} CNY.",
+        id=pack["id"],
+        size=shown_size(ctx, size),
+        service=service_names(ctx).get(ctx.param("service"), ctx.param("service")),
+        price=pack["price"],
+    )
     return ctx.redirect("/console/packs", "ok", message)
 
 

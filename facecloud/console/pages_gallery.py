@@ -76,7 +76,7 @@ def create_group(ctx: Ctx) -> Response:
             "Tag": ctx.param("tag") or None,
         },
     )
-    return ctx.redirect("/console/groups", "ok", f"Group {group_id} created.")
+    return ctx.redirect("/console/groups", "ok", ctx._("Group {id} created.", id=group_id))
 
 
 def delete_group(ctx: Ctx) -> Response:
@@ -84,7 +84,7 @@ def delete_group(ctx: Ctx) -> Response:
     invoke(ctx.runtime, ctx.account, "DeleteGroup", {"GroupId": group_id})
     if ctx.is_htmx:
         return Response("")  # the row is swapped for nothing
-    return ctx.redirect("/console/groups", "ok", f"Group {group_id} deleted.")
+    return ctx.redirect("/console/groups", "ok", ctx._("Group {id} deleted.", id=group_id))
 
 
 def persons(ctx: Ctx) -> Response:
@@ -97,7 +97,13 @@ def persons(ctx: Ctx) -> Response:
         if _matches(query, p.get("PersonId"), p.get("PersonName"))
     ]
     rows = [
-        {**p, "faces": len(p.get("FaceIds") or []), "created": _when(p.get("CreationTimestamp"))} for p in found[:SHOWN]
+        {
+            **p,
+            "faces": len(p.get("FaceIds") or []),
+            "face_hrefs": [f"/console/faces/{quote(str(f), safe='')}" for f in p.get("FaceIds") or []],
+            "created": _when(p.get("CreationTimestamp")),
+        }
+        for p in found[:SHOWN]
     ]
     counts = invoke(ctx.runtime, ctx.account, "GetPersonListNum", {"GroupId": group_id})
     return ctx.render(
@@ -126,14 +132,22 @@ def create_person(ctx: Ctx) -> Response:
     if isinstance(upload, UploadFile) and upload.filename:
         data = upload.file.read(MAX_IMAGE_BYTES + 1)
         if len(data) > MAX_IMAGE_BYTES:
-            raise ApiError("InvalidParameterValue", "the image must be at most 5 MB")
+            raise ApiError("InvalidParameterValue", "the image must be at most 5 MB", "图片不能超过 5 MB。")
         fields["Image"] = base64.b64encode(data).decode()
     elif ctx.param("url"):
         fields["Url"] = ctx.param("url")
     else:
-        raise ApiError("InvalidParameterValue", "a person needs a face image: upload one or give its URL")
+        raise ApiError(
+            "InvalidParameterValue",
+            "a person needs a face image: upload one or give its URL",
+            "创建人员需要人脸图片：请上传图片或提供其 URL。",
+        )
     result = invoke(ctx.runtime, ctx.account, "CreatePerson", fields)
-    return ctx.redirect(_group_href(group_id), "ok", f"Person {person_id} created (face {result.get('FaceId')}).")
+    return ctx.redirect(
+        _group_href(group_id),
+        "ok",
+        ctx._("Person {id} created (face {face}).", id=person_id, face=result.get("FaceId")),
+    )
 
 
 def delete_person(ctx: Ctx) -> Response:
@@ -141,7 +155,7 @@ def delete_person(ctx: Ctx) -> Response:
     invoke(ctx.runtime, ctx.account, "DeletePerson", {"PersonId": person_id})
     if ctx.is_htmx:
         return Response("")
-    return ctx.redirect(_group_href(group_id), "ok", f"Person {person_id} deleted.")
+    return ctx.redirect(_group_href(group_id), "ok", ctx._("Person {id} deleted.", id=person_id))
 
 
 def _group_href(group_id: str) -> str:

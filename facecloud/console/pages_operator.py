@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from facecloud.console.pages_account import MONTH, pack_view, service_names, size_label, wallet_view
+from facecloud.console.pages_account import MONTH, pack_view, service_names, shown_size, wallet_view
 from facecloud.console.web import Ctx
 from facecloud.errors import ApiError
 
@@ -29,13 +29,17 @@ def set_account_status(ctx: Ctx) -> Response:
     status = "disabled" if ctx.param("status") == "disabled" else "active"
     ctx.runtime.accounts.set_status(account_id, status)
     info = ctx.runtime.accounts.get(account_id)
-    return ctx.redirect("/console/operator/accounts", "info", f"Account {info.app_id} is now {status}.")
+    return ctx.redirect(
+        "/console/operator/accounts",
+        "info",
+        ctx._("Account {app_id} is now {status}.", app_id=info.app_id, status=ctx._(status)),
+    )
 
 
 def account_param(ctx: Ctx) -> int:
     value = ctx.param("account_id")
     if not value.isdigit():
-        raise ApiError("InvalidParameterValue", "choose an account")
+        raise ApiError("InvalidParameterValue", "choose an account", "请选择账号。")
     return ctx.runtime.accounts.get(int(value)).id
 
 
@@ -52,7 +56,12 @@ def top_up(ctx: Ctx) -> Response:
     return ctx.redirect(
         "/console/operator/topups",
         "ok",
-        f"Topped up AppId {app_id} by {ctx.param('amount')} CNY: balance {wallet['balance']} CNY.",
+        ctx._(
+            "Topped up AppId {app_id} by {amount} CNY: balance {balance} CNY.",
+            app_id=app_id,
+            amount=ctx.param("amount"),
+            balance=wallet["balance"],
+        ),
     )
 
 
@@ -72,7 +81,7 @@ def pack_sales(ctx: Ctx) -> Response:
         revenue=revenue,
         accounts=accounts_list,
         services=billing.catalog.services,
-        sizes=[(size, size_label(size)) for size in sizes],
+        sizes=[(size, shown_size(ctx, size)) for size in sizes],
     )
 
 
@@ -83,7 +92,13 @@ def sell_pack(ctx: Ctx) -> Response:
     return ctx.redirect(
         "/console/operator/packs",
         "ok",
-        f"Sold pack #{pack['id']} ({size_label(size)} of {pack['service']}, {pack['price']} CNY).",
+        ctx._(
+            "Sold pack #{id} ({size} of {service}, {price} CNY).",
+            id=pack["id"],
+            size=shown_size(ctx, size),
+            service=service_names(ctx).get(str(pack["service"]), pack["service"]),
+            price=pack["price"],
+        ),
     )
 
 
@@ -109,7 +124,11 @@ def run_settlement(ctx: Ctx) -> Response:
     return ctx.redirect(
         "/console/operator/settlement",
         "ok",
-        f"Settlement run: {len(issued)} bill(s) issued for {_previous(ctx.runtime.billing.current_month())}.",
+        ctx._(
+            "Settlement run: {n} bill(s) issued for {month}.",
+            n=len(issued),
+            month=_previous(ctx.runtime.billing.current_month()),
+        ),
     )
 
 
@@ -117,14 +136,22 @@ def settle_account(ctx: Ctx) -> Response:
     account_id = account_param(ctx)
     month = ctx.param("month")
     if not MONTH.match(month):
-        raise ApiError("InvalidParameterValue", f"not a month (YYYY-MM): {month!r}")
+        raise ApiError(
+            "InvalidParameterValue", f"not a month (YYYY-MM): {month!r}", f"不是有效的月份（YYYY-MM）：{month!r}"
+        )
     bill = ctx.runtime.billing.settle(account_id, month)
-    state = "issued" if bill["newly_issued"] else "was already issued"
     app_id = ctx.runtime.accounts.get(account_id).app_id
     return ctx.redirect(
         "/console/operator/settlement",
         "ok",
-        f"The bill of {month} for AppId {app_id} {state}: {bill['total']} CNY.",
+        ctx._(
+            "The bill of {month} for AppId {app_id} issued: {total} CNY."
+            if bill["newly_issued"]
+            else "The bill of {month} for AppId {app_id} was already issued: {total} CNY.",
+            month=month,
+            app_id=app_id,
+            total=bill["total"],
+        ),
     )
 
 

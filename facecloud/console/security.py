@@ -11,6 +11,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -36,11 +37,15 @@ class Session:
     secret_id: str | None = None
     flash: list[tuple[str, str]] = field(default_factory=list)
     changed: bool = False
+    # An operator session names the operator generation it was opened in (OperatorGenerations).
+    generation: str | None = None
 
-    def sign_in(self, kind: str, account_id: int | None = None, secret_id: str | None = None) -> None:
+    def sign_in(
+        self, kind: str, account_id: int | None = None, secret_id: str | None = None, generation: str | None = None
+    ) -> None:
         # A new CSRF token at every change of identity, so a token seen before sign-in is worthless after it.
         self.csrf = secrets.token_urlsafe(32)
-        self.kind, self.account_id, self.secret_id = kind, account_id, secret_id
+        self.kind, self.account_id, self.secret_id, self.generation = kind, account_id, secret_id, generation
         self.changed = True
 
     def sign_out(self) -> None:
@@ -61,7 +66,8 @@ class Session:
         return bool(token) and hmac.compare_digest(token.encode(), self.csrf.encode())  # type: ignore[union-attr]
 
     def to_payload(self) -> dict[str, Any]:
-        return {"c": self.csrf, "k": self.kind, "a": self.account_id, "s": self.secret_id, "f": self.flash}
+        payload = {"c": self.csrf, "k": self.kind, "a": self.account_id, "s": self.secret_id, "f": self.flash}
+        return {**payload, "g": self.generation} if self.generation else payload
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> Session:
@@ -71,6 +77,7 @@ class Session:
             account_id=data.get("a"),
             secret_id=data.get("s"),
             flash=[(str(level), str(text)) for level, text in data.get("f") or []],
+            generation=data.get("g"),
         )
 
 
@@ -89,6 +96,42 @@ class SessionCodec:
             return Session.from_payload(self._serializer.loads(cookie, max_age=SESSION_MAX_AGE_S))
         except (BadSignature, KeyError, TypeError, ValueError):
             return Session(changed=True)
+
+
+class OperatorGenerations:
+    """Makes operator sessions revocable although the session lives in a signed cookie.
+
+    The current generation is an HMAC of the operator password and a counter kept in <data_dir>: an operator
+    session is valid only while it names the current one. Changing the password (FACECLOUD_OPERATOR_PASSWORD, then a
+    restart) or signing out (which bumps the counter) therefore ends every operator session opened before. The
+    counter file is shared by the workers of one host; several hosts need a shared data_dir for sign-out to reach
+    all of them (a password change reaches them all)."""
+
+    def __init__(self, key: bytes, password: str, data_dir: Path) -> None:
+        self._key = key
+        self._password = password
+        self._counter_file = data_dir / "console-operator-generation"
+        self._lock = threading.Lock()
+
+    def current(self) -> str:
+        message = f"{self._password}\0{self._counter()}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
+
+    def revoke_all(self) -> None:
+        with self._lock:
+            next_value = str(self._counter() + 1)
+            temporary = self._counter_file.with_suffix(".tmp")
+            temporary.write_text(next_value, encoding="ascii")
+            temporary.replace(self._counter_file)  # atomic: a reader sees the old value or the new one
+
+    def valid(self, generation: str | None) -> bool:
+        return bool(generation) and hmac.compare_digest(str(generation).encode(), self.current().encode())
+
+    def _counter(self) -> int:
+        try:
+            return int(self._counter_file.read_text(encoding="ascii").strip() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
 
 
 class SignInThrottle:

@@ -5,18 +5,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
+from facecloud.console.i18n import COOKIE as LANGUAGE_COOKIE
+from facecloud.console.i18n import DEFAULT_LOCALE, LOCALES
 from facecloud.console.web import Ctx
 from facecloud.errors import ApiError
 
 FAILURE_DELAY_S = 0.5
+LANGUAGE_MAX_AGE_S = 365 * 86400
 REFUSED = "Sign-in refused: the SecretId or SecretKey is wrong, or the key is disabled."
 
 
 def _safe_next(target: str, default: str) -> str:
     # Only a path of this console: never an absolute URL, never "//host".
     return target if target.startswith("/console/") and not target.startswith("//") else default
+
+
+def _redirect_back(location: str) -> Response:
+    return RedirectResponse(location, status_code=303)
 
 
 def show(ctx: Ctx) -> Response:
@@ -39,7 +46,7 @@ def submit(ctx: Ctx) -> Response:
     throttles = ((ctx.console.identity_throttle, identity), (ctx.console.address_throttle, client))
     wait = max(throttle.retry_after(key) for throttle, key in throttles)
     if wait > 0:
-        return _refuse(ctx, kind, f"Too many failed sign-ins: try again in {int(wait) + 1} seconds.", 429)
+        return _refuse(ctx, kind, ctx._("Too many failed sign-ins: try again in {n} seconds.", n=int(wait) + 1), 429)
     ok = _operator_ok(ctx) if kind == "operator" else _account_ok(ctx, secret_id)
     if ok:
         # Only the identity's count is forgiven: signing in with one's own key must not reset the address's.
@@ -73,7 +80,7 @@ def _operator_ok(ctx: Ctx) -> bool:
         hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest()
     ):
         return False
-    ctx.session.sign_in("operator")
+    ctx.session.sign_in("operator", generation=ctx.console.operator_generations.current())
     return True
 
 
@@ -90,12 +97,26 @@ def _refuse(ctx: Ctx, kind: str, message: str, status: int) -> Response:
 
 
 def sign_out(ctx: Ctx) -> Response:
+    if ctx.session.kind == "operator":
+        # The cookie may have been copied: end every operator session, not just this browser's.
+        ctx.console.operator_generations.revoke_all()
     ctx.session.sign_out()
     return ctx.redirect("/console/signin", "info", "Signed out.")
+
+
+def choose_language(ctx: Ctx) -> Response:
+    """Sets the language cookie (a preference, not a privilege: a plain GET) and goes back."""
+    locale = ctx.request.path_params["locale"]
+    if locale not in LOCALES:
+        locale = DEFAULT_LOCALE
+    response = _redirect_back(_safe_next(ctx.param("next"), "/console/"))
+    response.set_cookie(LANGUAGE_COOKIE, locale, max_age=LANGUAGE_MAX_AGE_S, path="/console", samesite="lax")
+    return response
 
 
 PAGES = [
     ("/signin", ["GET"], "public", show),
     ("/signin", ["POST"], "public", submit),
     ("/signout", ["POST"], "public", sign_out),
+    ("/lang/{locale}", ["GET"], "public", choose_language),
 ]

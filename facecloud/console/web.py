@@ -7,13 +7,12 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -21,11 +20,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from facecloud.accounts import AccountInfo
+from facecloud.console.i18n import COOKIE as LANGUAGE_COOKIE
+from facecloud.console.i18n import LANGUAGE_NAMES, Translator, choose_locale
 from facecloud.console.security import COOKIE_NAME, CSRF_FIELD, CSRF_HEADER, SESSION_MAX_AGE_S, Session
 from facecloud.errors import ApiError
 
 HERE = Path(__file__).resolve().parent
-ASSET_VERSION = "1"
+ASSET_VERSION = "3"
 SECURITY_HEADERS = {
     # Every script and style is a local file: nothing inline, nothing from elsewhere.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
@@ -70,6 +71,18 @@ class Ctx:
             raise Forbidden("an account session is required")
         return self.runtime.accounts.get(self.session.account_id)
 
+    @cached_property
+    def t(self) -> Translator:
+        headers = self.request.headers
+        return Translator(choose_locale(self.request.cookies.get(LANGUAGE_COOKIE), headers.get("accept-language")))
+
+    @property
+    def locale(self) -> str:
+        return self.t.locale
+
+    def _(self, english: str, **values: Any) -> str:
+        return self.t.text(english, **values)
+
     @property
     def is_htmx(self) -> bool:
         return self.request.headers.get("hx-request") == "true"
@@ -87,6 +100,10 @@ class Ctx:
             "flash": self.session.pop_flash(),
             "asset_version": ASSET_VERSION,
             "identity": self.console.identity(self.session),
+            "t": self.t,
+            "_": self.t.text,
+            "locale": self.locale,
+            "full_path": self.request.url.path + (f"?{self.request.url.query}" if self.request.url.query else ""),
         }
         body = self.console.templates.get_template(template).render(**base, **context)
         return HTMLResponse(body, status_code=status_code)
@@ -120,7 +137,13 @@ def page(console: Any, access: str, handler: Handler) -> Callable[[Request], Any
         except Forbidden as refusal:
             response = HTMLResponse(
                 console.templates.get_template("error.html").render(
-                    title="Request refused", message=str(refusal), identity=None, asset_version=ASSET_VERSION
+                    title=ctx.t.text("Request refused"),
+                    message=ctx.t.text(str(refusal)),
+                    identity=None,
+                    asset_version=ASSET_VERSION,
+                    t=ctx.t,
+                    _=ctx.t.text,
+                    locale=ctx.locale,
                 ),
                 status_code=403,
             )
@@ -152,10 +175,10 @@ def _guarded(console: Any, access: str, handler: Handler, ctx: Ctx) -> Response:
         if ctx.request.method != "POST":
             status = 404 if error.code.startswith("ResourceNotFound") else 400
             return ctx.render(
-                "error.html", status_code=status, title="Not available", message=error.message_for("en-US")
+                "error.html", status_code=status, title=ctx._("Not available"), message=error.message_for(ctx.locale)
             )
         # A refused action: say why on the page the form came from.
-        ctx.session.add_flash("error", error.message_for("en-US"))
+        ctx.session.add_flash("error", error.message_for(ctx.locale))
         return _redirect(_same_site_referer(ctx.request), ctx.is_htmx)
 
 
@@ -181,37 +204,41 @@ def _finish(console: Any, request: Request, session: Session, response: Response
         )
 
 
-# Template filters.
-def count(value: Any) -> str:
-    return f"{int(value or 0):,}"
+# Template filters: numbers and dates in the page's locale (the context's translator `t`).
+ENGLISH = Translator("en-US")
 
 
-def money(value: Any) -> str:
-    amount = Decimal(str(value or 0)).quantize(Decimal("0.01"))
-    return f"{amount:,}"
+def _translator(context: Any) -> Translator:
+    return context.get("t") or ENGLISH
 
 
-def when(value: Any) -> str:
-    if isinstance(value, str) and value:
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    if isinstance(value, datetime) and value.utcoffset() is not None:
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return str(value or "")
+@pass_context
+def count(context: Any, value: Any) -> str:
+    return _translator(context).count(value)
 
 
-def percent(value: Any) -> str:
-    return f"{float(value or 0):.1f}%"
+@pass_context
+def money(context: Any, value: Any) -> str:
+    return _translator(context).money(value)
+
+
+@pass_context
+def when(context: Any, value: Any) -> str:
+    return _translator(context).when(value)
+
+
+@pass_context
+def percent(context: Any, value: Any) -> str:
+    return _translator(context).percent(value)
 
 
 def as_json(value: Any) -> Markup:
     # For <script type="application/json"> data blocks: "<" escaped so the data cannot close the element.
-    return Markup(json.dumps(value, default=str).replace("<", "\\u003c"))
+    return Markup(json.dumps(value, default=str, ensure_ascii=False).replace("<", "\\u003c"))
 
 
 def make_templates() -> Environment:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
     env.filters.update(count=count, money=money, when=when, percent=percent, as_json=as_json)
+    env.globals.update(_=ENGLISH.text, t=ENGLISH, locale=ENGLISH.locale, languages=LANGUAGE_NAMES)
     return env

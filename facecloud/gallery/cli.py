@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from facecloud.cli_common import DatabaseUrl, DataDir, open_runtime, print_json, settings_for
+from facecloud.cli_progress import counting, progress_bar
 
 gallery_app = typer.Typer(no_args_is_help=True, help="The gallery of groups, persons and faces.")
 
@@ -22,12 +23,22 @@ def search_eval(
     """Rank-1 identification on LFW: one enrolled photo per person with >= 2 photos, the others probes, all
     other people distractors; searched through the gallery with the service's embeddings."""
     from facecloud.gallery.evaluation import rank1_identification
-    from facecloud.gallery.lfw import load_lfw_embeddings, pipeline_embedder
+    from facecloud.gallery.lfw import lfw_images, load_lfw_embeddings, pipeline_embedder
     from facecloud.vision.pipeline import Pipeline
 
     started = time.perf_counter()
     pipeline = Pipeline.from_settings(settings_for(data_dir, None))
-    embeddings, labels, _ = load_lfw_embeddings(lfw, pipeline_embedder(pipeline), cache)
+    embed = pipeline_embedder(pipeline)
+    with progress_bar("embedding LFW images") as report:
+        total = 0 if cache is not None and cache.exists() else len(lfw_images(lfw))
+        step = counting(report, total)
+
+        def embed_and_count(path: Path):  # type: ignore[no-untyped-def]
+            vector = embed(path)
+            step()
+            return vector
+
+        embeddings, labels, _ = load_lfw_embeddings(lfw, embed_and_count, cache)
     result = rank1_identification(embeddings, labels, backend)
     result["images_embedded"] = int(len(labels))
     result["total_s"] = round(time.perf_counter() - started, 1)
@@ -39,7 +50,8 @@ def rebuild_index(data_dir: DataDir = None, database_url: DatabaseUrl = None) ->
     """Rebuild the vector index from the database (and save it next to it)."""
     runtime = open_runtime(data_dir, database_url)
     started = time.perf_counter()
-    faces = runtime.gallery.rebuild()
+    with progress_bar("rebuilding the index (groups)") as report:
+        faces = runtime.gallery.rebuild(progress=report)
     print_json({"face_entries": faces, "seconds": round(time.perf_counter() - started, 1)})
     runtime.gallery.close()
 

@@ -16,7 +16,7 @@ import secrets
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +41,7 @@ from facecloud.gallery.models import (
     StateRow,
     utcnow,
 )
+from facecloud.gallery.thumbnails import load_thumbnail, store_thumbnail
 
 MAX_FACES_PER_PERSON = 5
 MAX_FACES_PER_UPLOAD = 4
@@ -80,6 +81,7 @@ class FaceInput:
     y: int = 0
     width: int = 0
     height: int = 0
+    thumbnail: bytes | None = None  # a small JPEG of the face (thumbnails.py), kept with the face row
 
 
 @dataclass(frozen=True)
@@ -302,8 +304,9 @@ class Gallery:
             changes.append(Change(row.seq, row.account_id, action, kind, row.group_pk, row.item_pk, vector))
         return changes
 
-    def rebuild(self) -> int:
-        """Rebuilds the index from the database (one consistent read); returns the number of face entries."""
+    def rebuild(self, progress: Callable[[int, int | None], None] | None = None) -> int:
+        """Rebuilds the index from the database (one consistent read); returns the number of face entries.
+        progress(groups done, groups), when given, hears of each group loaded."""
         self.index.reset(self.epoch)
         loaded = 0
         with self.db.engine.connect() as conn:
@@ -312,7 +315,7 @@ class Gallery:
             with conn.begin():
                 seq = int(conn.scalar(select(func.coalesce(func.max(ChangeRow.seq), 0))) or 0)
                 groups = conn.execute(select(GroupRow.id, GroupRow.account_id)).all()
-                for group_pk, account_id in groups:
+                for done, (group_pk, account_id) in enumerate(groups, start=1):
                     faces = conn.execute(
                         select(FaceRow.id, FaceRow.embedding)
                         .join(MembershipRow, MembershipRow.person_pk == FaceRow.person_pk)
@@ -325,6 +328,8 @@ class Gallery:
                         .where(MembershipRow.group_pk == group_pk, PersonRow.feature.is_not(None))
                     ).all()
                     self._load(persons, "person", account_id, group_pk)
+                    if progress is not None:
+                        progress(done, len(groups))
         self.index.finish_rebuild(self.epoch, seq)
         self.index.save()
         return loaded
@@ -632,6 +637,7 @@ class Gallery:
         )
         session.add(row)
         session.flush()
+        store_thumbnail(session, row.id, face.thumbnail)
         return row
 
     def _check_account_capacity(self, session: Session, account_id: int, adding: int) -> None:
@@ -973,6 +979,11 @@ class Gallery:
             ):
                 groups[person_pk].append(PersonGroupInfo(group_id, list(values or [])))
             return {pk: (p.name, p.gender, groups[pk]) for pk, p in persons.items()}
+
+    def face_thumbnail(self, account_id: int, face_id: str) -> bytes | None:
+        """The JPEG kept for one of the account's faces, or None."""
+        with self.db.session() as session:
+            return load_thumbnail(session, account_id, face_id)
 
 
 def _best_per_person(

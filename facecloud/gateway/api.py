@@ -17,6 +17,7 @@ from facecloud.errors import ApiError
 from facecloud.gateway import auth, envelope, metrics, params, ratelimit
 from facecloud.gateway.deadline import CallOutcome, run_with_deadline, timeout_error
 from facecloud.gateway.registry import API_VERSION, Action, ActionContext, CallAbandoned, execute, registry
+from facecloud.gateway.scheduler import ModelWorkScheduler
 from facecloud.runtime import Runtime
 
 log = logging.getLogger("facecloud.api")
@@ -48,11 +49,19 @@ def make_replay_guard(runtime: Runtime, workers: int) -> ReplayGuard | None:
 
 class ApiEndpoint:
     def __init__(
-        self, runtime: Runtime, replay_guard: ReplayGuard | None, rate_limiter: ratelimit.RateLimiter | None = None
+        self,
+        runtime: Runtime,
+        replay_guard: ReplayGuard | None,
+        rate_limiter: ratelimit.RateLimiter | None = None,
+        scheduler: ModelWorkScheduler | None = None,
     ) -> None:
         self.runtime = runtime
         self.replay_guard = replay_guard
         self.rate_limiter = rate_limiter or ratelimit.MemoryRateLimiter()
+        settings = runtime.settings
+        self.scheduler = scheduler or ModelWorkScheduler(
+            runtime.vision.slots, settings.model_work_queue, settings.request_timeout_s
+        )
         self.actions = registry()
 
     async def handle(self, request: Request) -> Response:
@@ -149,7 +158,8 @@ class ApiEndpoint:
 
     def _run(self, action: Action, typed: Any, ctx: ActionContext, outcome: CallOutcome) -> dict[str, Any]:
         try:
-            return execute(action, typed, ctx, outcome.commit)
+            with self.scheduler.slot_for(action.name, action.request):
+                return execute(action, typed, ctx, outcome.commit)
         except CallAbandoned:
             # Answered FailedOperation.RequestTimeout already, so it was not billed.
             raise timeout_error(self.runtime.settings.request_timeout_s) from None

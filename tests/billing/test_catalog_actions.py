@@ -7,9 +7,10 @@ from facecloud.gateway.registry import registry
 
 
 def test_every_billed_action_is_listed_under_its_service():
+    """(Tests register actions of their own; only the package's are checked.)"""
     catalog = load_catalog()
     for name, action in registry().items():
-        if isinstance(action.service, str):
+        if action.handler.__module__.startswith("facecloud.") and isinstance(action.service, str):
             assert name in catalog.service(action.service).actions, (name, action.service)
 
 

@@ -80,6 +80,15 @@ def _refusal(text: str) -> bool:
     return re.search(r"status of (401|403|429)", text) is not None
 
 
+def _compact_png(path: Path) -> None:
+    # The docs commit these pictures: a 64-colour palette keeps each one at a few tens of KB.
+    from PIL import Image
+
+    with Image.open(path) as shot:
+        small = shot.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
+
+
 @dataclass
 class ConsoleBrowser:
     """One browser context (its own cookies) on the console, with the steps the tests share."""
@@ -107,6 +116,7 @@ class ConsoleBrowser:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
+        _compact_png(path)
         return path
 
     def text(self, selector: str) -> str:
@@ -118,8 +128,9 @@ def open_console(browser, console_server: LiveServer) -> Iterator[Callable[[], C
     """Opens browser contexts (each with its own cookies: an account and the operator side by side)."""
     contexts, errors = [], []
 
-    def open_one() -> ConsoleBrowser:
-        context = browser.new_context(viewport={"width": 1360, "height": 860}, device_scale_factor=1)
+    def open_one(width: int = 1360, height: int = 860, locale: str | None = None) -> ConsoleBrowser:
+        options = {"locale": locale} if locale else {}
+        context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1, **options)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)

@@ -49,7 +49,6 @@ def test_usage_after_real_api_calls(console: ConsoleBrowser, console_server: Liv
     # Both charts were drawn by Chart.js from the page's data.
     console.page.wait_for_selector("#canvas-daily[data-drawn='1']")
     console.page.wait_for_selector("#canvas-monthly[data-drawn='1']")
-    console.screenshot("usage")
 
 
 def test_buy_a_pack_and_see_the_15_percent_alert(open_console, console_server: LiveServer) -> None:  # type: ignore[no-untyped-def]
@@ -62,7 +61,6 @@ def test_buy_a_pack_and_see_the_15_percent_alert(open_console, console_server: L
     operator.page.fill("#topup-form input[name=reference]", "bank transfer 42")
     operator.page.click("#topup-form button[type=submit]")
     assert "balance 100.00 CNY" in operator.text(".notice-ok")
-    operator.screenshot("operator-topups")
 
     customer.sign_in(creds)
     customer.goto("/console/packs")
@@ -83,15 +81,12 @@ def test_buy_a_pack_and_see_the_15_percent_alert(open_console, console_server: L
     customer.goto("/console/packs")
     assert cell(customer, "#packs td.remaining") == 1
     assert "below 15%" in customer.text(".pack-alert")
-    customer.screenshot("packs")
     customer.goto("/console/alerts")
     assert "pack low" in customer.text("#alerts")
-    customer.screenshot("alerts")
 
     operator.goto("/console/operator/packs")
     assert creds.secret_id not in operator.text("#sold-packs")  # the operator sees AppIds, never keys
     assert str(creds.app_id) in operator.text("#sold-packs")
-    operator.screenshot("operator-packs")
 
 
 def test_bill_after_settlement(open_console, console_server: LiveServer) -> None:  # type: ignore[no-untyped-def]
@@ -113,7 +108,6 @@ def test_bill_after_settlement(open_console, console_server: LiveServer) -> None
     operator.page.fill("#settle-account-form input[name=month]", month)
     operator.page.click("#settle-account-form button[type=submit]")
     assert f"The bill of {month} for AppId {creds.app_id} issued: 0.37 CNY" in operator.text(".notice-ok")
-    operator.screenshot("operator-settlement")
 
     customer.sign_in(creds)
     customer.goto("/console/bills")
@@ -131,7 +125,6 @@ def test_bill_after_settlement(open_console, console_server: LiveServer) -> None
     assert customer.page.locator("#arrears").count() == 0
     assert customer.text("#balance").strip() == "9.63"
     assert customer.text("#frozen").strip() == "0.44"
-    customer.screenshot("bills")
 
 
 def test_quote_and_plan(console: ConsoleBrowser, console_server: LiveServer) -> None:
@@ -147,7 +140,6 @@ def test_quote_and_plan(console: ConsoleBrowser, console_server: LiveServer) -> 
     console.page.click("#plan-form button[type=submit]")
     assert console.text("#plan-total").strip() == "91,200.00 CNY"  # the seed: 3 x 10M compare packs
     assert re.search(r"3 × 10,000,000", console.text("#plan-result"))
-    console.screenshot("quote")
 
 
 def test_operator_creates_an_account(console: ConsoleBrowser) -> None:
@@ -156,4 +148,3 @@ def test_operator_creates_an_account(console: ConsoleBrowser) -> None:
     console.page.click("#accounts ~ * button, form.inline button.btn-primary")
     assert "Account created" in console.text("#created-account")
     assert "Example Co" in console.text("#accounts")
-    console.screenshot("operator-accounts")

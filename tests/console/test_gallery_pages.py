@@ -70,7 +70,6 @@ def test_create_search_and_delete_groups_and_persons(console: ConsoleBrowser, co
     # The console's CreatePerson is metered like the API's (个体信息管理).
     usage = console_server.runtime.billing.usage_summary(console_server.runtime.accounts.find(creds.secret_id).id)
     assert {row["service"]: row["calls"] for row in usage["services"]}.get("person_mgmt") == 2
-    console.screenshot("persons")
 
     console.page.fill("#person-search", "turing")
     expect(console.page.locator("#persons tr[data-person]")).to_have_count(1)
@@ -81,7 +80,6 @@ def test_create_search_and_delete_groups_and_persons(console: ConsoleBrowser, co
     assert (counts["PersonNum"], counts["FaceNum"]) == (1, 1)
 
     console.goto("/console/groups")
-    console.screenshot("groups")
     console.page.click("#groups tr[data-group='visitors'] .delete-group")
     console.page.wait_for_selector("#groups tr[data-group='visitors']", state="detached")
     listed = sdk.call_json("GetGroupList", {})["Response"]["GroupInfos"]

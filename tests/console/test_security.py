@@ -154,3 +154,43 @@ def test_codec_round_trip_and_forgery() -> None:
     session.sign_in("account", 7, "AKIDx")
     assert codec.loads(codec.dumps(session)).account_id == 7
     assert codec.loads(other.dumps(session)).kind is None  # signed with another key: anonymous
+
+
+def sign_in_operator(web: httpx.Client) -> httpx.Response:
+    from tests.console.conftest import OPERATOR_PASSWORD
+
+    return web.post(
+        "/console/signin",
+        data={"csrf_token": csrf_of(web), "kind": "operator", "password": OPERATOR_PASSWORD},
+    )
+
+
+def test_operator_sign_out_ends_every_operator_session(console_server: LiveServer) -> None:
+    with httpx.Client(base_url=console_server.url, follow_redirects=False) as first:
+        assert sign_in_operator(first).status_code == 303
+        copied = first.cookies.get(COOKIE_NAME)
+        with httpx.Client(base_url=console_server.url, follow_redirects=False) as second:
+            second.cookies.set(COOKIE_NAME, copied, path="/console")  # a copy of the cookie, as a thief would
+            assert second.get("/console/operator/accounts").status_code == 200
+            token = CSRF.search(first.get("/console/operator/accounts").text).group(1)  # type: ignore[union-attr]
+            assert first.post("/console/signout", data={"csrf_token": token}).status_code == 303
+
+            refused = second.get("/console/operator/accounts")
+            assert refused.status_code == 303
+            assert refused.headers["location"].startswith("/console/signin")
+        with httpx.Client(base_url=console_server.url, follow_redirects=False) as again:
+            assert sign_in_operator(again).status_code == 303  # a new sign-in opens a session of the new generation
+            assert again.get("/console/operator/accounts").status_code == 200
+
+
+def test_operator_password_change_ends_operator_sessions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from facecloud.console.security import OperatorGenerations
+
+    key = b"k" * 32
+    before = OperatorGenerations(key, "old password", tmp_path).current()
+    assert OperatorGenerations(key, "old password", tmp_path).valid(before)  # a restart alone changes nothing
+    assert not OperatorGenerations(key, "new password", tmp_path).valid(before)
+    generations = OperatorGenerations(key, "old password", tmp_path)
+    generations.revoke_all()
+    assert not generations.valid(before)
+    assert not generations.valid(None)

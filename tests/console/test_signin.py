@@ -10,7 +10,6 @@ from tests.console.conftest import ConsoleBrowser
 def test_wrong_secret_key_is_refused(console: ConsoleBrowser, console_server) -> None:  # type: ignore[no-untyped-def]
     creds = console_server.new_account("signin-wrong")
     console.goto("/console/signin")
-    console.screenshot("signin")
     console.page.fill("input[name=secret_id]", creds.secret_id)
     console.page.fill("input[name=secret_key]", "not-the-secret-key")
     with console.page.expect_response(re.compile(r".*/console/signin$")) as answer:
@@ -55,7 +54,6 @@ def test_rotate_key_keeps_the_session(console: ConsoleBrowser, console_server) -
     console.page.click("#rotate")
     new_secret_id = console.text("#new-secret-id").strip()
     assert new_secret_id != creds.secret_id and console.text("#new-secret-key").strip()
-    console.screenshot("keys")
     console.goto("/console/keys")  # the session moved to the new key; the old one is disabled
     assert "/console/keys" in console.page.url
     rows = console.text("#keys")

@@ -143,3 +143,34 @@ def test_an_unwritable_cache_converts_in_memory(tmp_path: Path, samples: dict[st
     model.ensure_ready()
     result = model.predict(np.zeros((480, 640, 3), np.uint8), (200.0, 150.0, 150.0, 200.0))
     assert 0.0 <= result.score <= 100.0
+
+
+def test_score_places_the_fitted_threshold_at_40() -> None:
+    from facecloud.vision.liveness import LIVE_LOGIT_THRESHOLD, V2_WEIGHT, score_of
+
+    # Equal probabilities p give fused log-odds logit(p): p at the threshold scores exactly 40.
+    at_threshold = 1.0 / (1.0 + np.exp(-LIVE_LOGIT_THRESHOLD))
+    assert score_of(at_threshold, at_threshold) == pytest.approx(40.0, abs=0.01)
+    scores = [score_of(p, p) for p in (1e-9, 1e-4, 1e-3, 0.01, 0.5, 0.99, 1.0)]
+    assert scores == sorted(scores) and scores[0] >= 0.0 and scores[-1] <= 100.0
+    assert V2_WEIGHT > 0.5  # MiniFASNetV2 leads: it told the spoof samples apart best (bench/liveness.py --fit)
+
+
+def test_ordinary_photos_are_live_and_the_spoof_samples_are_not(pipeline, samples: dict[str, bytes]) -> None:  # type: ignore[no-untyped-def]
+    """The held-out 60 LFW photos of bench/liveness.py (random.Random(0)); the fit used other photos."""
+    import random
+
+    from facecloud.vision.image import decode_bytes
+
+    lfw = sorted(need_data("lfw-dev", "lfw-deepfunneled").rglob("*.jpg"))
+    held_out = random.Random(0).sample(lfw, 60)
+
+    def score(data: bytes) -> float:
+        image = decode_bytes(data)
+        face = pipeline.detect(image, max_faces=1, min_face_size=34)[0]
+        return pipeline.liveness.predict(image.bgr, (face.x, face.y, face.width, face.height)).score
+
+    rejected = [path.name for path in held_out if score(path.read_bytes()) < THRESHOLD]
+    assert len(rejected) <= 3, rejected  # BPCER <= 0.05 (the authors' mean fusion: 9 of 60)
+    for name, live in SAMPLES.items():
+        assert (score(samples[name]) >= THRESHOLD) is live, name

@@ -17,21 +17,41 @@
       return { label: d.label, data: d.data, backgroundColor: c, borderColor: c, borderWidth: spec.type === "line" ? 2 : 0,
                tension: 0.25, pointRadius: 2, maxBarThickness: 38 };
     });
+    var narrow = window.innerWidth < 640;
+    var categoryTicks = { precision: 0, autoSkip: true, maxRotation: narrow ? 0 : 50,
+                          callback: function (value) { return shorten(this.getLabelForValue(value), narrow ? 12 : 28); } };
     new Chart(canvas, {
       type: spec.type || "bar",
       data: { labels: spec.labels, datasets: datasets },
       options: {
         responsive: true, maintainAspectRatio: false, animation: false,
+        locale: document.documentElement.lang || undefined,
         indexAxis: spec.horizontal ? "y" : "x",
         interaction: { mode: "index", intersect: false },
         plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } },
                    title: { display: !!spec.title, text: spec.title } },
         scales: {
-          x: { stacked: !!spec.stacked, beginAtZero: true, grid: { display: !!spec.horizontal }, ticks: { precision: 0 } },
-          y: { stacked: !!spec.stacked, beginAtZero: true, grid: { display: !spec.horizontal }, ticks: { precision: 0 } }
+          x: { stacked: !!spec.stacked, beginAtZero: true, grid: { display: !!spec.horizontal },
+               ticks: spec.horizontal ? { precision: 0 } : categoryTicks },
+          y: { stacked: !!spec.stacked, beginAtZero: true, grid: { display: !spec.horizontal },
+               ticks: spec.horizontal ? categoryTicks : { precision: 0 } }
         }
       }
     });
+  }
+
+  function shorten(label, max) {
+    label = String(label);
+    return label.length > max ? label.slice(0, max - 1) + "…" : label;
+  }
+
+  // Try it: show the inputs the chosen action takes.
+  function fitTryForm() {
+    var select = document.getElementById("try-action");
+    if (!select) return;
+    var action = select.value;
+    document.querySelectorAll("#try-form .for-compare").forEach(function (el) { el.hidden = action !== "CompareFace"; });
+    document.querySelectorAll("#try-form .for-search").forEach(function (el) { el.hidden = action !== "SearchPersons"; });
   }
 
   function init(root) {
@@ -41,6 +61,17 @@
   document.addEventListener("DOMContentLoaded", function () {
     init(document);
     if (window.htmx) { window.htmx.onLoad(init); }
+    fitTryForm();
+    // The menu button is a label for a checkbox: make it answer the keyboard like a button.
+    var burger = document.getElementById("nav-burger");
+    var toggle = document.getElementById("nav-toggle");
+    if (burger && toggle) {
+      burger.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" || event.key === " ") { event.preventDefault(); toggle.click(); }
+      });
+    }
+    var select = document.getElementById("try-action");
+    if (select) { select.addEventListener("change", fitTryForm); }
   });
 
   // Plain (non-htmx) forms that ask before acting.

@@ -1,0 +1,112 @@
+"""The GPU path in one go: bulk enrolment faces/s and CompareFace latency, with the providers that served them.
+
+On a machine with an NVIDIA GPU (prepared here, not yet run: the development machine has none):
+
+    scripts/install.sh --test
+    .venv/bin/pip uninstall -y onnxruntime && .venv/bin/pip install onnxruntime-gpu==1.32.0   # CUDA 12 build
+    .venv/bin/python bench/gpu.py [--images 2000] [--batch 64] [--repeat 50]
+
+The pipeline picks ONNX Runtime's CUDA provider when it is installed (Pipeline.has_cuda): SFace then runs on
+ONNX Runtime in batches (all crops of an enrolment batch and their mirrors in one call); YuNet detection stays on
+OpenCV's CPU DNN (the pip OpenCV has no CUDA), side by side on the CPU cores. Without the CUDA provider the script
+still runs and says so ("cuda": false), measuring the CPU path.
+
+Enrolment: the first --images photos of ../shared/data/lfw-dev (sorted), decoded and detected on a thread pool,
+embedded --batch faces per call; faces/s over the whole run and over the embedding alone. CompareFace: the
+registered handler called in-process (no HTTP) on bench/vision.py's 480x640 pair, p50/p95 over --repeat calls.
+Prints one JSON line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import onnxruntime as ort
+from vision import cases, direct_runner
+
+from facecloud.config import Settings
+from facecloud.vision.image import decode_bytes
+from facecloud.vision.pipeline import Pipeline
+
+SHARED = Path(os.environ.get("FACECLOUD_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")) / "data"
+
+
+def enrolment(pipeline: Pipeline, paths: list[Path], batch: int) -> dict:
+    def detect(path: Path):  # type: ignore[no-untyped-def]
+        image = decode_bytes(path.read_bytes())
+        faces = pipeline.detect(image, max_faces=1, min_face_size=20)
+        return (image, faces[0]) if faces else None
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        found = [pair for pair in pool.map(detect, paths) if pair is not None]
+    detected = time.perf_counter()
+    embedded = 0
+    for start in range(0, len(found), batch):
+        embedded += len(pipeline.embed_many(found[start : start + batch]))
+    done = time.perf_counter()
+    return {
+        "photos": len(paths),
+        "faces": embedded,
+        "batch": batch,
+        "faces_per_s": round(embedded / (done - started), 1),
+        "detect_faces_per_s": round(len(found) / (detected - started), 1),
+        "embed_faces_per_s": round(embedded / (done - detected), 1),
+    }
+
+
+def compare_latency(data_dir: Path, repeat: int) -> dict:
+    from facecloud.gateway.registry import registry
+
+    run = direct_runner(data_dir)
+    name, body = cases(set(registry()))["CompareFace 1+1"]
+    for _ in range(5):
+        run(name, body)
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run(name, body)
+        times.append(1000 * (time.perf_counter() - started))
+    ordered = sorted(times)
+    return {
+        "p50_ms": round(statistics.median(ordered), 1),
+        "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1),
+        "repeat": repeat,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=50)
+    args = parser.parse_args()
+    paths = sorted((SHARED / "lfw-dev" / "lfw-deepfunneled").rglob("*.jpg"))[: args.images]
+    if not paths:
+        raise SystemExit(f"no LFW photos under {SHARED}")
+    with tempfile.TemporaryDirectory(prefix="facecloud-gpu-") as tmp:
+        pipeline = Pipeline.from_settings(Settings.from_env(data_dir=Path(tmp)))
+        session = pipeline.embedder.session
+        enrolment(pipeline, paths[: min(64, len(paths))], args.batch)  # warm-up: models, CUDA kernels
+        result = {
+            "bench": "gpu",
+            "onnxruntime": ort.__version__,
+            "available_providers": ort.get_available_providers(),
+            "cuda": pipeline.has_cuda,
+            "embedder": "onnxruntime " + ",".join(session.get_providers()) if session is not None else "opencv-dnn cpu",
+            "detector": "opencv-dnn cpu",
+            "cpu_count": os.cpu_count(),
+            "enrolment": enrolment(pipeline, paths, args.batch),
+            "compare_face_direct": compare_latency(Path(tmp) / "compare", args.repeat),
+        }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
