@@ -32,6 +32,7 @@ from facecloud.gallery.fusion import from_bytes, fuse, to_bytes
 from facecloud.gallery.index.base import Change, Hit, VectorIndex
 from facecloud.gallery.models import (
     ChangeRow,
+    FaceCropRow,
     FaceRow,
     GroupRow,
     MembershipRow,
@@ -68,6 +69,7 @@ class FaceInput:
     y: int = 0
     width: int = 0
     height: int = 0
+    crops: tuple[bytes, bytes] | None = None  # (SFace 112x112, ResNet 150x150) aligned crops, PNG
 
 
 @dataclass(frozen=True)
@@ -521,6 +523,8 @@ class Gallery:
         )
         session.add(row)
         session.flush()
+        if face.crops is not None:
+            session.add(FaceCropRow(face_pk=row.id, sface_png=face.crops[0], resnet_png=face.crops[1]))
         return row
 
     def _check_account_capacity(self, session: Session, account_id: int, adding: int) -> None:

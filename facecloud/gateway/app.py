@@ -56,6 +56,7 @@ def create_app(runtime: Runtime, workers: int = 1) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         settlement = asyncio.create_task(_settle_periodically(runtime))
+        await asyncio.to_thread(runtime.resume_version_jobs)
         yield
         settlement.cancel()
 
