@@ -15,6 +15,7 @@ from facecloud.db import Database
 if TYPE_CHECKING:
     from facecloud.billing import Billing
     from facecloud.gallery import Gallery
+    from facecloud.gallery.versions import VersionJobs
     from facecloud.vision.pipeline import Pipeline
 
 
@@ -49,7 +50,35 @@ class Runtime:
 
         return Gallery(self.db, self.settings)
 
+    @cached_property
+    def version_jobs(self) -> VersionJobs:
+        """Face model upgrade jobs; their worker thread starts with them (and resumes unfinished ones)."""
+        import os
+
+        from facecloud.gallery.versions import BATCH, VersionJobs
+        from facecloud.vision.versions import VERSIONS, FaceCrops
+
+        models = self.vision.models
+
+        def embed_crops(crops: list[tuple[bytes, bytes]], version: str) -> list:
+            return [models.embed_crops(FaceCrops.from_png(*pair), version) for pair in crops]
+
+        batch = int(os.environ.get("FACECLOUD_VERSION_JOB_BATCH", BATCH))
+        pause_s = float(os.environ.get("FACECLOUD_VERSION_JOB_PAUSE_S", 0))
+        jobs = VersionJobs(self.gallery, embed_crops, VERSIONS, batch=batch, pause_s=pause_s)
+        jobs.start_worker()
+        return jobs
+
+    def resume_version_jobs(self) -> None:
+        """At start: a job left running by a stopped process goes on here (cheap when there is none)."""
+        from facecloud.gallery.versions import has_running_jobs
+
+        if has_running_jobs(self.db):
+            _ = self.version_jobs
+
     def close(self) -> None:
+        if "version_jobs" in self.__dict__:
+            self.version_jobs.stop_worker()
         if "gallery" in self.__dict__:
             self.gallery.close()  # saves the embedded vector index next to the database
         self.db.dispose()

@@ -8,14 +8,15 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from facecloud.actions.common import FACE_MODEL_VERSION, load_image, model_version, require_image
+from facecloud.actions.common import load_image, model_version, require_image
 from facecloud.actions.detect import no_face
 from facecloud.gateway.registry import ActionContext, TencentRequest, action
 from facecloud.vision.detector import DetectedFace
 from facecloud.vision.image import DecodedImage
 from facecloud.vision.quality_control import check_quality
+from facecloud.vision.versions import VERSIONS
 
-MODEL_VERSIONS = ("2.0", "3.0")
+MODEL_VERSIONS = VERSIONS
 MIN_FACE_SIZE = 34
 MOST_CONFIDENT, LARGEST = 0, 1
 
@@ -42,7 +43,7 @@ def chosen_face(ctx: ActionContext, img: DecodedImage, strategy: int) -> Detecte
 
 @action("CompareFace", CompareFaceRequest, service="compare")
 def compare_face(req: CompareFaceRequest, ctx: ActionContext) -> dict:
-    model_version(req.FaceModelVersion, MODEL_VERSIONS)
+    version = model_version(req.FaceModelVersion, MODEL_VERSIONS)
     vision = ctx.runtime.vision
 
     sides = {side: (f"Image{side}", f"Url{side}") for side in "AB"}
@@ -54,8 +55,8 @@ def compare_face(req: CompareFaceRequest, ctx: ActionContext) -> dict:
         img = load_image(ctx, getattr(req, fields[0]), getattr(req, fields[1]), req.NeedRotateDetection, fields)
         face = chosen_face(ctx, img, req.FaceMatchingStrategy)
         check_quality(vision, img, face, req.QualityControl)
-        return vision.embed(img, face)
+        return vision.models.embed(img.bgr, face, version)
 
     a, b = vision.map(embedding, ["A", "B"])
-    # One model serves both accepted versions; the response names the one that answered (3.0 score scale).
-    return {"Score": round(vision.score(float(a @ b)), 2), "FaceModelVersion": FACE_MODEL_VERSION}
+    # Each version has its own model and calibration (facecloud.vision.versions); both on Tencent's 3.0 scale.
+    return {"Score": round(vision.models.score(float(a @ b), version), 2), "FaceModelVersion": version}

@@ -1,6 +1,7 @@
 """DetectFace and DetectFaceAttributes (price list: 人脸检测与分析, service "detect").
 
-Attributes without a model behind them (glasses, hat, mask, hair, beauty, emotion, eyelids, eye size,
+Emotion (face-api's expression network) and Mask (a classifier on the SFace embedding) have models since
+issue 14. Attributes without a model behind them (glasses, hat, hair, beauty, eyelids, eye size,
 eyebrows, moustache, nose, face shape, skin) are returned as JSON null, never guessed; so are attributes that
 were not asked for or belong to a face beyond the 5 largest (docs/attributes.md).
 """
@@ -21,6 +22,7 @@ from facecloud.vision.quality import FaceQuality
 DETECT_FACE_VERSIONS = ("2.0", "3.0")
 ATTRIBUTES_VERSIONS = ("3.0",)
 MIN_FACE_SIZES = (20, 34)
+MASK_PRESENT = 0.5
 DETAIL_TYPES = (
     "Age",
     "Beauty",
@@ -156,6 +158,9 @@ def detect_face(req: DetectFaceRequest, ctx: ActionContext) -> dict[str, Any]:
         }
         for face, analysis in zip(faces, analyses, strict=True)
     ]
+    if want_attributes:
+        for face, info in zip(faces[:ATTRIBUTE_FACES], infos, strict=False):
+            info["FaceAttributesInfo"]["Mask"] = vision.mask_probability(image, face) >= MASK_PRESENT
     return {
         "ImageWidth": image.width,
         "ImageHeight": image.height,
@@ -221,6 +226,19 @@ def face_detail_attributes(attributes: FaceAttributes | None, wanted: set[str]) 
     return detail
 
 
+def add_emotion_and_mask(vision, image, faces: list, details: list[dict[str, Any]], wanted: set[str]) -> None:  # type: ignore[no-untyped-def]
+    """Emotion (face-api's expression net) and Mask (facecloud.vision.mask) of the attribute faces, when asked."""
+    if "Emotion" in wanted and faces:
+        for detail, emotion in zip(details, vision.expression.emotions(image.bgr, faces), strict=False):
+            detail["FaceDetailAttributesInfo"]["Emotion"] = _item(emotion.type, emotion.probability)
+    if "Mask" in wanted:
+        for detail, face in zip(details, faces, strict=False):
+            p = vision.mask_probability(image, face)
+            # Tencent's types: 0 no mask ... 4 worn over nose and mouth; 1-3 (worn below) have no model here.
+            item = _item(4, p) if p >= MASK_PRESENT else _item(0, 1 - p)
+            detail["FaceDetailAttributesInfo"]["Mask"] = item
+
+
 @action("DetectFaceAttributes", DetectFaceAttributesRequest, service="detect")
 def detect_face_attributes(req: DetectFaceAttributesRequest, ctx: ActionContext) -> dict[str, Any]:
     version = model_version(req.FaceModelVersion, ATTRIBUTES_VERSIONS)
@@ -241,6 +259,7 @@ def detect_face_attributes(req: DetectFaceAttributesRequest, ctx: ActionContext)
         }
         for face, a in zip(faces, analyses, strict=True)
     ]
+    add_emotion_and_mask(vision, image, faces[:ATTRIBUTE_FACES], details, wanted)
     return {
         "ImageWidth": image.width,
         "ImageHeight": image.height,

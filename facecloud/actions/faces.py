@@ -42,19 +42,23 @@ class DeleteFaceRequest(TencentRequest):
     FaceIds: list[str]
 
 
-def _one_face(ctx: ActionContext, image: str | None, url: str | None, req: CreateFaceRequest) -> tuple[FaceInput, dict]:
+def _one_face(
+    ctx: ActionContext, image: str | None, url: str | None, req: CreateFaceRequest, version: str
+) -> tuple[FaceInput, dict]:
     img = load_image(ctx, image, url, req.NeedRotateDetection)
     face = ctx.runtime.vision.largest_face(img, MIN_FACE_SIZE)
     check_quality(ctx.runtime.vision, img, face, req.QualityControl)
-    return as_input(ctx, img, face), face_rect(face)
+    return as_input(ctx, img, face, version), face_rect(face)
 
 
-def _similar_enough(ctx: ActionContext, known: np.ndarray, embedding: np.ndarray, threshold: float) -> bool:
+def _similar_enough(
+    ctx: ActionContext, known: np.ndarray, embedding: np.ndarray, threshold: float, version: str
+) -> bool:
     """Tencent: only a face whose similarity to the person's faces exceeds FaceMatchThreshold is added
     (verification Score scale, best over the person's faces; threshold 0 accepts every face)."""
     if threshold <= 0 or not len(known):
         return True
-    return ctx.runtime.vision.score(float(np.max(known @ embedding))) > threshold
+    return ctx.runtime.vision.models.score(float(np.max(known @ embedding)), version) > threshold
 
 
 @action("CreateFace", CreateFaceRequest, service="person_mgmt")
@@ -79,13 +83,13 @@ def create_face(req: CreateFaceRequest, ctx: ActionContext) -> dict:
     ret_codes, accepted, indexes, rects = [], [], [], []
     for number, (image, url) in enumerate(sources):
         try:
-            face, rect = _one_face(ctx, image, url, req)
+            face, rect = _one_face(ctx, image, url, req, person.face_model_version)
         except ApiError as error:
             if error.code not in RETCODE_OF_ERROR:
                 raise
             ret_codes.append(RETCODE_OF_ERROR[error.code])
             continue
-        if not _similar_enough(ctx, person.faces, face.embedding, req.FaceMatchThreshold):
+        if not _similar_enough(ctx, person.faces, face.embedding, req.FaceMatchThreshold, person.face_model_version):
             ret_codes.append(RET_NOT_SIMILAR)
             continue
         ret_codes.append(0)

@@ -87,7 +87,10 @@ def _similar_person(ctx: ActionContext, group_id: str, embedding, level: int) ->
             return ""
         raise
     best = outcome.per_query[0][""]
-    if best and search_score(best[0].similarity) >= unique_person_score(level, outcome.total):
+    similarity = (
+        ctx.runtime.vision.models.as_sface_cosine(best[0].similarity, outcome.face_model_version) if best else 0
+    )
+    if best and search_score(similarity) >= unique_person_score(level, outcome.total):
         return best[0].person_id
     return ""
 
@@ -101,8 +104,8 @@ def create_person(req: CreatePersonRequest, ctx: ActionContext) -> dict:
             "UniquePersonControl 取值为 0 到 4。",
         )
     gallery = ctx.runtime.gallery
-    gallery.get_group(ctx.account_id, req.GroupId)  # GroupIdNotExist before any image work
-    face, detected = enrolment_face(ctx, req.Image, req.Url, req.NeedRotateDetection, req.QualityControl)
+    version = gallery.get_group(ctx.account_id, req.GroupId).face_model_version  # GroupIdNotExist first
+    face, detected = enrolment_face(ctx, req.Image, req.Url, req.NeedRotateDetection, req.QualityControl, version)
     if req.UniquePersonControl:
         similar = _similar_person(ctx, req.GroupId, face.embedding, req.UniquePersonControl)
         if similar:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 from pydantic import Field
@@ -71,7 +72,7 @@ def _validate(req: SearchRequest, max_groups: int, max_persons: int, persons: in
         )
 
 
-def _query_faces(ctx: ActionContext, req: SearchRequest) -> list[tuple[dict, np.ndarray | None]]:
+def _query_faces(ctx: ActionContext, req: SearchRequest, version: str) -> list[tuple[dict, np.ndarray | None]]:
     """(FaceRect, embedding or None when the face fails QualityControl) for each face searched, largest
     first."""
     require_image(req.Image, req.Url)
@@ -89,7 +90,7 @@ def _query_faces(ctx: ActionContext, req: SearchRequest) -> list[tuple[dict, np.
                 raise
             found.append((face_rect(face), None))
             continue
-        found.append((face_rect(face), np.asarray(vision.embed(img, face), dtype=np.float32)))
+        found.append((face_rect(face), np.asarray(vision.models.embed(img.bgr, face, version), dtype=np.float32)))
     return found
 
 
@@ -98,10 +99,12 @@ def _run(
 ) -> tuple[list[tuple[dict, int, dict[str, list[Candidate]]]], SearchOutcome | None]:
     """Per face: (FaceRect, RetCode, candidates by group). The outcome is None when no face passed quality."""
     gallery = ctx.runtime.gallery
-    gallery.resolve_groups(ctx.account_id, req.GroupIds)  # group errors before image errors
-    faces = _query_faces(ctx, req)
+    _, version = gallery.resolve_groups(ctx.account_id, req.GroupIds)  # group errors before image errors
+    faces = _query_faces(ctx, req, version)
     usable = [vector for _, vector in faces if vector is not None]
     outcome = gallery.search(ctx.account_id, req.GroupIds, kind, np.stack(usable), k, by_group) if usable else None
+    if outcome is not None and outcome.face_model_version != "2.0":
+        outcome = _on_search_scale(ctx, outcome)
     results, next_row = [], 0
     for rect, vector in faces:
         if vector is None:
@@ -110,6 +113,17 @@ def _run(
         results.append((rect, RET_OK, outcome.per_query[next_row]))  # type: ignore[union-attr]
         next_row += 1
     return results, outcome
+
+
+def _on_search_scale(ctx: ActionContext, outcome: SearchOutcome) -> SearchOutcome:
+    """Similarities of another version carried onto SFace's, where the gallery's search table lives."""
+    models = ctx.runtime.vision.models
+
+    def carried(c: Candidate) -> Candidate:
+        return replace(c, similarity=models.as_sface_cosine(c.similarity, outcome.face_model_version))
+
+    per_query = [{g: [carried(c) for c in cs] for g, cs in q.items()} for q in outcome.per_query]
+    return replace(outcome, per_query=per_query)
 
 
 def _candidates(

@@ -22,10 +22,11 @@ class VerifyRequest(ImageRequest):
 
 def _verify(req: VerifyRequest, ctx: ActionContext, fused: bool) -> dict:
     person = ctx.runtime.gallery.person_vectors(ctx.account_id, req.PersonId)
-    face, _ = enrolment_face(ctx, req.Image, req.Url, req.NeedRotateDetection, req.QualityControl)
+    version = person.face_model_version
+    face, _ = enrolment_face(ctx, req.Image, req.Url, req.NeedRotateDetection, req.QualityControl, version)
     vectors = person.feature[None] if fused else person.faces
     cosine = float(np.max(vectors @ face.embedding))
-    score = round(ctx.runtime.vision.score(cosine), 2)
+    score = round(ctx.runtime.vision.models.score(cosine, version), 2)
     return {
         "Score": score,
         "IsMatch": bool(score >= VERIFY_MATCH_SCORE),

@@ -118,3 +118,45 @@ class AccountCounterRow(Base):
 
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True, autoincrement=False)
     faces: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FaceCropRow(Base):
+    """The aligned crops a face was embedded from (PNG), so another FaceModelVersion can re-embed it."""
+
+    __tablename__ = "gallery_face_crops"
+
+    face_pk: Mapped[int] = mapped_column(ForeignKey("gallery_faces.id", ondelete="CASCADE"), primary_key=True)
+    sface_png: Mapped[bytes] = mapped_column(LargeBinary)
+    resnet_png: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class FaceVectorRow(Base):
+    """A face's vector of a version its group is not (yet, or no longer) on: staged by an upgrade job, kept for
+    a revert."""
+
+    __tablename__ = "gallery_face_vectors"
+
+    face_pk: Mapped[int] = mapped_column(ForeignKey("gallery_faces.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[str] = mapped_column(String(8), primary_key=True)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class VersionJobRow(Base):
+    """UpgradeGroupFaceModelVersion's job. status: 0 running, 1 upgraded, 2 reverted, 3 failed (Tencent's)."""
+
+    __tablename__ = "gallery_version_jobs"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(32), unique=True)
+    account_id: Mapped[int] = mapped_column(Integer, index=True)
+    group_pk: Mapped[int] = mapped_column(BigInteger, index=True)
+    group_id: Mapped[str] = mapped_column(String(64))
+    from_version: Mapped[str] = mapped_column(String(8))
+    to_version: Mapped[str] = mapped_column(String(8))
+    status: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer)
+    failed_face_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -34,6 +34,7 @@ from facecloud.gallery.index.base import Change, Hit, VectorIndex
 from facecloud.gallery.models import (
     AccountCounterRow,
     ChangeRow,
+    FaceCropRow,
     FaceRow,
     GroupRow,
     MembershipRow,
@@ -82,6 +83,7 @@ class FaceInput:
     width: int = 0
     height: int = 0
     thumbnail: bytes | None = None  # a small JPEG of the face (thumbnails.py), kept with the face row
+    crops: tuple[bytes, bytes] | None = None  # (SFace 112x112, ResNet 150x150) aligned crops, PNG
 
 
 @dataclass(frozen=True)
@@ -638,6 +640,8 @@ class Gallery:
         session.add(row)
         session.flush()
         store_thumbnail(session, row.id, face.thumbnail)
+        if face.crops is not None:
+            session.add(FaceCropRow(face_pk=row.id, sface_png=face.crops[0], resnet_png=face.crops[1]))
         return row
 
     def _check_account_capacity(self, session: Session, account_id: int, adding: int) -> None:

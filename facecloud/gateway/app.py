@@ -78,6 +78,7 @@ def create_app(runtime: Runtime, workers: int = 1) -> Starlette:
             asyncio.create_task(_settle_periodically(runtime)),
             asyncio.create_task(_maintain_gallery_periodically(runtime)),
         ]
+        await asyncio.to_thread(runtime.resume_version_jobs)
         yield
         for task in tasks:
             task.cancel()

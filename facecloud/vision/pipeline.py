@@ -28,8 +28,12 @@ if TYPE_CHECKING:
     from facecloud.vision.calibration import ScoreCalibration
     from facecloud.vision.detector import FaceDetector
     from facecloud.vision.embedder import FaceEmbedder
+    from facecloud.vision.expression import ExpressionModel
+    from facecloud.vision.faceapi_resnet import ResNetEmbedder
     from facecloud.vision.image import DecodedImage
     from facecloud.vision.liveness import LivenessModel
+    from facecloud.vision.mask import MaskClassifier
+    from facecloud.vision.versions import FaceModels
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -98,6 +102,41 @@ class Pipeline:
         import onnxruntime as ort
 
         return "CUDAExecutionProvider" in ort.get_available_providers()
+
+    @_locked_once
+    def resnet(self) -> ResNetEmbedder:
+        """The second embedder (face model version 3.0 fuses it with SFace)."""
+        from facecloud.vision import faceapi
+        from facecloud.vision.faceapi_resnet import ResNetEmbedder
+
+        graph = faceapi.onnx_bytes(self.settings.cache_dir, faceapi.RECOGNITION)
+        return ResNetEmbedder(self.ort_session(graph))
+
+    @_locked_once
+    def expression(self) -> ExpressionModel:
+        from facecloud.vision import faceapi
+        from facecloud.vision.expression import ExpressionModel
+
+        graph = faceapi.onnx_bytes(self.settings.cache_dir, faceapi.EXPRESSION)
+        return ExpressionModel(self.ort_session(graph))
+
+    @_locked_once
+    def mask_classifier(self) -> MaskClassifier:
+        from facecloud.vision.mask import MaskClassifier
+
+        return MaskClassifier.load()
+
+    def mask_probability(self, img: DecodedImage, face: DetectedFace) -> float:
+        """Probability that the face wears a mask over nose and mouth (facecloud.vision.mask)."""
+        crop = self.embedder.align(img.bgr, self.detector.refine_landmarks(img.bgr, face))
+        return self.mask_classifier.probability(crop)
+
+    @_locked_once
+    def models(self) -> FaceModels:
+        """Face model versions: version -> embedding and score (facecloud.vision.versions)."""
+        from facecloud.vision.versions import FaceModels
+
+        return FaceModels(self)
 
     @_locked_once
     def calibration(self) -> ScoreCalibration:

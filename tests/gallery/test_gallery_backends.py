@@ -75,8 +75,9 @@ def _empty_gallery_tables(url: str) -> None:
         if exists:
             conn.execute(
                 text(
-                    "TRUNCATE gallery_face_thumbnails, gallery_changes, gallery_faces, gallery_memberships, "
-                    "gallery_persons, gallery_groups, gallery_state, gallery_account_counters"
+                    "TRUNCATE gallery_face_thumbnails, gallery_changes, gallery_face_crops, gallery_face_vectors, "
+                    "gallery_version_jobs, gallery_faces, gallery_memberships, gallery_persons, gallery_groups, "
+                    "gallery_state, gallery_account_counters"
                 )
             )
     engine.dispose()

@@ -272,7 +272,7 @@ def test_disk_full_during_writes(make_server, tmp_path):
         first = call(server.url, creds, "DetectFace", {"Image": BLANK})
         assert first["Error"]["Code"] == "InvalidParameterValue.NoFaceInPhoto"
         filler = data_dir / "filler"
-        with open(filler, "wb") as f:  # take every free byte
+        with open(filler, "wb", buffering=0) as f:  # take every free byte (unbuffered: nothing left to flush at close)
             try:
                 while True:
                     f.write(b"\0" * 65536)

@@ -92,7 +92,8 @@ def test_detect_face_attributes_and_quality_on_a_labelled_face(client, counts) -
     assert -30 <= attributes.Pitch <= 30 and -30 <= attributes.Yaw <= 30 and -180 <= attributes.Roll <= 180
     assert attributes.EyeOpen is True
     # No model: marked unsupported (null), never guessed.
-    assert attributes.Glass is None and attributes.Hat is None and attributes.Mask is None
+    assert attributes.Glass is None and attributes.Hat is None
+    assert attributes.Mask is False  # a model since issue 14: no mask on this face
     assert attributes.Beauty is None and attributes.Hair is None
     quality = face.FaceQualityInfo
     assert 0 <= quality.Score <= 100 and 0 <= quality.Sharpness <= 100 and 30 <= quality.Brightness <= 80
@@ -129,7 +130,8 @@ def test_detect_face_attributes_on_utk_adults(client, utk_adults) -> None:  # ty
         assert detail.Eye.EyeOpen.Type in (0, 1) and detail.Eye.Glass is None
         assert detail.Mouth.MouthOpen.Type in (0, 1)
         assert 0 <= detail.Smile <= 100 and detail.HeadPose.Roll is not None
-        assert detail.Hat is None and detail.Beauty is None and detail.Emotion is None  # no model
+        assert detail.Hat is None and detail.Beauty is None  # no model
+        assert detail.Emotion.Type in range(7)  # a model since issue 14
         assert detail.Skin is None  # not asked for
 
 

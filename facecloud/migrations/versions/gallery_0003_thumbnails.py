@@ -1,14 +1,14 @@
 """gallery: a small JPEG thumbnail per face (the console shows them)
 
-Revision ID: gallery_0002_thumbnails
-Revises: gallery_0001
+Revision ID: gallery_0003_thumbnails
+Revises: gallery_0002_scale
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "gallery_0002_thumbnails"
-down_revision = "gallery_0001"
+revision = "gallery_0003_thumbnails"
+down_revision = "gallery_0002_scale"
 branch_labels = None
 depends_on = None
 
