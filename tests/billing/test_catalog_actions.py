@@ -1,4 +1,5 @@
-"""The price list's action names (catalog.json) and the registry's billed services agree."""
+"""The price list's action names (catalog.json), the registry's billed services and the official SDK's actions
+agree."""
 
 from __future__ import annotations
 
@@ -19,3 +20,13 @@ def test_every_listed_action_is_served():
     for service in load_catalog().services:
         for name in service.actions:
             assert name in actions, (service.id, name)
+
+
+def test_every_action_of_the_official_sdk_is_served():
+    import inspect
+
+    from tencentcloud.iai.v20200303 import iai_client
+
+    sdk = {name for name, _ in inspect.getmembers(iai_client.IaiClient, inspect.isfunction) if name[0].isupper()}
+    assert len(sdk) == 35
+    assert sdk - set(registry()) == set()
