@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from facecloud.config import Settings
-from facecloud.gallery.service import FaceInput
+from facecloud.gallery.records import FaceInput
 from facecloud.gallery.versions import BATCH, VersionJobs
 from facecloud.runtime import Runtime
 from facecloud.vision.image import decode_bytes

@@ -8,7 +8,8 @@ from pydantic import Field
 from facecloud.actions.common import load_image
 from facecloud.actions.gallery_faces import MIN_FACE_SIZE, as_input, face_rect
 from facecloud.errors import ApiError
-from facecloud.gallery.service import MAX_FACES_PER_UPLOAD, FaceInput
+from facecloud.gallery.limits import MAX_FACES_PER_UPLOAD
+from facecloud.gallery.records import FaceInput
 from facecloud.gateway.registry import ActionContext, TencentRequest, action
 from facecloud.vision.quality_control import check_quality
 

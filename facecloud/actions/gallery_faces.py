@@ -7,7 +7,7 @@ import numpy as np
 
 from facecloud.actions.common import load_image
 from facecloud.errors import ApiError
-from facecloud.gallery.service import FaceInput
+from facecloud.gallery.records import FaceInput
 from facecloud.gallery.thumbnails import face_thumbnail
 from facecloud.gateway.registry import ActionContext
 from facecloud.vision.detector import DetectedFace

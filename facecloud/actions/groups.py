@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from facecloud.errors import ApiError
-from facecloud.gallery.service import GroupInfo
+from facecloud.gallery.records import GroupInfo
 from facecloud.gateway.registry import ActionContext, TencentRequest, action
 
 

@@ -21,7 +21,7 @@ from facecloud.actions.common import ImageRequest, load_image
 from facecloud.actions.gallery_faces import face_rect, require_image
 from facecloud.errors import ApiError
 from facecloud.gallery.calibration import search_score
-from facecloud.gallery.service import Candidate, SearchOutcome
+from facecloud.gallery.records import Candidate, SearchOutcome
 from facecloud.gateway.registry import ActionContext, action
 from facecloud.vision.quality_control import check_quality
 

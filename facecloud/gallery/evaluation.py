@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from facecloud.config import Settings
-from facecloud.gallery.service import FaceInput
+from facecloud.gallery.records import FaceInput
 from facecloud.runtime import Runtime
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from facecloud.errors import ApiError
 from facecloud.gallery.fusion import from_bytes, fuse, to_bytes
+from facecloud.gallery.lookups import find_group
 from facecloud.gallery.models import (
     FaceCropRow,
     FaceRow,
@@ -98,7 +99,7 @@ class VersionJobs:
     def start(self, account_id: int, group_id: str, to_version: str) -> str:
         with self.db.session() as session:
             self.gallery._lock_writes(session)
-            group = self.gallery._group(session, account_id, group_id)
+            group = find_group(session, account_id, group_id)
             self._check_upgradable(session, group, to_version)
             total = self._face_count(session, group.id)
             job = VersionJobRow(

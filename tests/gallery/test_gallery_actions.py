@@ -447,7 +447,7 @@ def test_other_accounts_see_nothing(server, enrolled) -> None:  # type: ignore[n
 
 
 def test_account_face_limit(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from facecloud.gallery import service
+    from facecloud.gallery import limits as service
 
     # Tencent's 50M faces per account, scaled down: this account may hold 2 faces.
     monkeypatch.setattr(service, "MAX_FACES_PER_ACCOUNT", 2)

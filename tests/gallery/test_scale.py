@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, func, select, text
 from facecloud.db import WriteAbandoned, commit_gate
 from facecloud.errors import ApiError
 from facecloud.gallery import FaceInput, Gallery
-from facecloud.gallery import service as gallery_service
+from facecloud.gallery import writes as gallery_service
 from facecloud.gallery.index import embedded
 from facecloud.gallery.models import AccountCounterRow, ChangeRow, FaceRow, PersonRow
 from facecloud.runtime import Runtime
