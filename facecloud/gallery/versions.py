@@ -97,8 +97,7 @@ class VersionJobs:
 
     # ------------------------------------------------------------------ the actions
     def start(self, account_id: int, group_id: str, to_version: str) -> str:
-        with self.db.session() as session:
-            self.gallery._lock_writes(session)
+        with self.gallery._write(account_id) as session:
             group = find_group(session, account_id, group_id)
             self._check_upgradable(session, group, to_version)
             total = self._face_count(session, group.id)
@@ -198,8 +197,7 @@ class VersionJobs:
 
     def revert(self, account_id: int, job_id: str) -> None:
         """Back to the vectors before the upgrade (once per job, after it finished)."""
-        with self.db.session() as session:
-            self.gallery._lock_writes(session)
+        with self.gallery._write(account_id) as session:
             job = self._job(session, account_id, job_id)
             group = session.get(GroupRow, job.group_pk)
             if job.status != UPGRADED or group is None or group.face_model_version != job.to_version:
@@ -297,7 +295,9 @@ class VersionJobs:
 
     def _finish(self, job_pk: int) -> None:
         with self.db.session() as session:
-            self.gallery._lock_writes(session)
+            account_id = session.get(VersionJobRow, job_pk).account_id
+        # A gallery write like any other: the account's lock, the change-log rows appended last (gallery._write).
+        with self.gallery._write(account_id) as session:
             job = session.get(VersionJobRow, job_pk)
             group = session.get(GroupRow, job.group_pk)
             if group is None:  # deleted during the job
