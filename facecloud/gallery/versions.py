@@ -96,8 +96,7 @@ class VersionJobs:
 
     # ------------------------------------------------------------------ the actions
     def start(self, account_id: int, group_id: str, to_version: str) -> str:
-        with self.db.session() as session:
-            self.gallery._lock_writes(session)
+        with self.gallery._write(account_id) as session:
             group = self.gallery._group(session, account_id, group_id)
             self._check_upgradable(session, group, to_version)
             total = self._face_count(session, group.id)
@@ -197,8 +196,7 @@ class VersionJobs:
 
     def revert(self, account_id: int, job_id: str) -> None:
         """Back to the vectors before the upgrade (once per job, after it finished)."""
-        with self.db.session() as session:
-            self.gallery._lock_writes(session)
+        with self.gallery._write(account_id) as session:
             job = self._job(session, account_id, job_id)
             group = session.get(GroupRow, job.group_pk)
             if job.status != UPGRADED or group is None or group.face_model_version != job.to_version:
@@ -226,7 +224,8 @@ class VersionJobs:
     def _work(self) -> None:
         while not self._stop.is_set():
             try:
-                busy = self.run_once()
+                with self.db.exclusive("gallery-version-jobs") as held:  # one worker of the installation runs them
+                    busy = self.run_once() if held else False
             except Exception:  # a bad batch must not end the worker; the job is retried
                 log.exception("version job step failed")
                 busy = False
@@ -296,7 +295,8 @@ class VersionJobs:
 
     def _finish(self, job_pk: int) -> None:
         with self.db.session() as session:
-            self.gallery._lock_writes(session)
+            account_id = session.get(VersionJobRow, job_pk).account_id
+        with self.gallery._write(account_id) as session:
             job = session.get(VersionJobRow, job_pk)
             group = session.get(GroupRow, job.group_pk)
             if group is None:  # deleted during the job
