@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from prerequisites import require_output
 from sqlalchemy import insert
 
 from facecloud.config import Settings
@@ -37,6 +38,7 @@ from facecloud.gallery.models import FaceRow, GroupRow, MembershipRow, PersonRow
 from facecloud.runtime import Runtime
 
 OUT = Path(__file__).resolve().parent / "out"
+FEATURES = OUT / "lfw_dev_features.npz"  # written by bench/fit_calibration.py
 FACES_PER_PERSON = 5
 
 
@@ -227,14 +229,20 @@ def plot(results: list[dict], path: Path) -> None:
     image.save(path)
 
 
+def require_features(path: Path) -> None:
+    option = "" if path == FEATURES else f" --features {path}"
+    require_output(path, f".venv/bin/python bench/fit_calibration.py{option}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--milvus-sizes", default="10000,100000")
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--features", type=Path, default=OUT / "lfw_dev_features.npz")
+    parser.add_argument("--features", type=Path, default=FEATURES)
     parser.add_argument("--milvus-uri", default="", help="a Milvus server for --milvus-sizes (default: milvus-lite)")
     args = parser.parse_args()
+    require_features(args.features)
     shape = RealShape(args.features)
     results = []
     for backend, sizes in (("embedded", args.sizes), ("milvus", args.milvus_sizes)):

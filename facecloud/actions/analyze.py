@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import Field
 
-from facecloud.actions.common import ImageRequest, load_image, model_version
-from facecloud.actions.detect import DETECT_FACE_VERSIONS, face_box, no_face
+from facecloud.actions.common import ImageRequest, face_rect, load_image, model_version
+from facecloud.actions.detect import DETECT_FACE_VERSIONS, no_face
 from facecloud.gateway.registry import ActionContext, action
 from facecloud.vision.dense_landmarks import dense_points
 from facecloud.vision.detector import DetectedFace
@@ -65,6 +65,6 @@ def analyze_dense_landmarks(req: AnalyzeDenseLandmarksRequest, ctx: ActionContex
     return {
         "ImageWidth": image.width,
         "ImageHeight": image.height,
-        "DenseFaceShapeSet": [{**face_box(face), **dense_points(mesh.xy)} for face, mesh in analysed],
+        "DenseFaceShapeSet": [{**face_rect(face), **dense_points(mesh.xy)} for face, mesh in analysed],
         "FaceModelVersion": version,
     }

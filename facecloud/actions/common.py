@@ -10,6 +10,7 @@ from facecloud.errors import ApiError
 from facecloud.gateway.registry import ActionContext, TencentRequest
 
 if TYPE_CHECKING:
+    from facecloud.vision.detector import DetectedFace
     from facecloud.vision.image import DecodedImage
 
 FACE_MODEL_VERSION = "3.0"
@@ -42,6 +43,11 @@ def require_image(image: str | None, url: str | None, fields: tuple[str, str] = 
             f"The image is empty: give {fields[0]} or {fields[1]}.",
             f"图片为空：请提供 {fields[0]} 或 {fields[1]}。",
         )
+
+
+def face_rect(face: DetectedFace) -> dict[str, int]:
+    """Tencent's FaceRect (also DetectFace's X/Y/Width/Height) of a detected face."""
+    return {"X": int(face.x), "Y": int(face.y), "Width": int(face.width), "Height": int(face.height)}
 
 
 def model_version(requested: str | None, allowed: tuple[str, ...]) -> str:
