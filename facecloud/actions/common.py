@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -48,6 +48,11 @@ def require_image(image: str | None, url: str | None, fields: tuple[str, str] = 
 def face_rect(face: DetectedFace) -> dict[str, int]:
     """Tencent's FaceRect (also DetectFace's X/Y/Width/Height) of a detected face."""
     return {"X": int(face.x), "Y": int(face.y), "Width": int(face.width), "Height": int(face.height)}
+
+
+def per_image_answer(image: DecodedImage, field: str, faces: list[Any], version: str) -> dict[str, Any]:
+    """The answer of the actions that describe each face of one image: its size, the faces, the model version."""
+    return {"ImageWidth": image.width, "ImageHeight": image.height, field: faces, "FaceModelVersion": version}
 
 
 def model_version(requested: str | None, allowed: tuple[str, ...]) -> str:

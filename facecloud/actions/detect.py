@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from facecloud.actions.common import ImageRequest, face_rect, load_image, model_version
+from facecloud.actions.common import ImageRequest, face_rect, load_image, model_version, per_image_answer
 from facecloud.errors import ApiError
 from facecloud.gateway.registry import ActionContext, action
 from facecloud.vision.analysis import ATTRIBUTE_FACES, FaceAnalysis
@@ -140,12 +140,7 @@ def detect_face(req: DetectFaceRequest, ctx: ActionContext) -> dict[str, Any]:
     if want_attributes:
         for face, info in zip(faces[:ATTRIBUTE_FACES], infos, strict=False):
             info["FaceAttributesInfo"]["Mask"] = vision.mask_probability(image, face) >= MASK_PRESENT
-    return {
-        "ImageWidth": image.width,
-        "ImageHeight": image.height,
-        "FaceInfos": infos,
-        "FaceModelVersion": version,
-    }
+    return per_image_answer(image, "FaceInfos", infos, version)
 
 
 def parse_attribute_types(text: str | None) -> set[str]:
@@ -239,9 +234,4 @@ def detect_face_attributes(req: DetectFaceAttributesRequest, ctx: ActionContext)
         for face, a in zip(faces, analyses, strict=True)
     ]
     add_emotion_and_mask(vision, image, faces[:ATTRIBUTE_FACES], details, wanted)
-    return {
-        "ImageWidth": image.width,
-        "ImageHeight": image.height,
-        "FaceDetailInfos": details,
-        "FaceModelVersion": version,
-    }
+    return per_image_answer(image, "FaceDetailInfos", details, version)
