@@ -1,21 +1,15 @@
-"""Search benchmark of the gallery's vector indexes: latency, recall against exact search, memory, rebuild
-time.
+"""Search benchmark of the gallery's vector indexes: latency, recall against exact search, memory, rebuild time.
 
 Usage: .venv/bin/python bench/search.py [--sizes 10000,100000,1000000] [--milvus-sizes 10000,100000]
 [--queries 300] [--milvus-uri http://127.0.0.1:19530 (a Milvus server; default: milvus-lite)]
 
-Galleries are synthetic but shaped like real SFace embeddings: identity centres and per-photo deviations
-are drawn
-from Gaussians whose covariances are fitted on the LFW embeddings (bench/out/lfw_dev_features.npz from the
-vision
-part's bench/fit_calibration.py), 5 photos per identity; queries are further photos of enrolled identities.
-Each
-gallery is written to a fresh SQLite database (one group), the index is rebuilt from it through
-Gallery.rebuild()
-(timed), and searched through the index the service uses (top-10). Recall@k = share of queries
-whose exact top-k
-(numpy, float32) face ids appear in the index's top-k (recall@1: the same best face). Prints one JSON line and
-saves bench/out/search.png."""
+Galleries are synthetic but shaped like real SFace embeddings: identity centres and per-photo deviations are drawn
+from Gaussians whose covariances are fitted on the LFW embeddings (bench/out/lfw_dev_features.npz, written by
+bench/fit_calibration.py: run it first), 5 photos per identity; queries are further photos of enrolled identities.
+Each gallery is written to a fresh SQLite database (one group), the index is rebuilt from it through
+Gallery.rebuild() (timed), and searched through the index the service uses (top-10). Recall@k = share of queries
+whose exact top-k (numpy, float32) face ids appear in the index's top-k (recall@1: the same best face). Prints one
+JSON line and saves bench/out/search.png."""
 
 from __future__ import annotations
 
