@@ -17,6 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from prerequisites import require_data
 
 from facecloud.config import Settings
 from facecloud.vision.pipeline import Pipeline
@@ -35,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=0, help="use only the first N labelled images")
     args = parser.parse_args()
+    require_data(DATA / "labels.csv")
     pipeline = Pipeline.from_settings(Settings.from_env())
     analyzer = pipeline.analyzer
     with (DATA / "labels.csv").open() as handle:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prerequisites import require_server
 from sqlalchemy import create_engine, make_url, text
 
 BENCH = Path(__file__).resolve().parent
@@ -294,6 +295,8 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     parser.add_argument("--milvus-uri", default="")
     args = parser.parse_args()
+    require_server(args.postgres_url, "--postgres-url")
+    require_server(args.redis_url, "--redis-url")
 
     root = Path(tempfile.mkdtemp(prefix="facecloud-cluster-"))
     database = f"facecloud_cluster_{secrets.token_hex(4)}"

@@ -7,12 +7,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+from prerequisites import require_data
 
 from facecloud.config import Settings
 from facecloud.vision import zoo
@@ -95,8 +95,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=SCORE_THRESHOLD)
     parser.add_argument("--min-face-size", type=int, default=20)
     args = parser.parse_args()
-    if not DATA.is_dir():
-        sys.exit(f"no data at {DATA}")
+    require_data(DATA / "detection-voc", DATA / "detection-counts")
     detector = FaceDetector(zoo.path(Settings.from_env(), zoo.YUNET), score_threshold=args.threshold)
     result = {
         "bench": "detection",

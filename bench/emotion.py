@@ -13,6 +13,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from prerequisites import require_data
+
 from facecloud.config import Settings
 from facecloud.vision.evaluation import read_pairs
 from facecloud.vision.image import decode_bytes
@@ -26,6 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=600)
     args = parser.parse_args()
+    require_data(SHARED / "lfw-dev" / "pairs.csv", SHARED / "attributes-utk" / "images")
     pairs = read_pairs(SHARED / "lfw-dev" / "pairs.csv")
     files = sorted({p for fold, _, a, b in pairs if fold >= 4 for p in (a, b)})
     files += sorted((SHARED / "attributes-utk" / "images").glob("*.jpg"))

@@ -26,6 +26,8 @@ from sqlalchemy import create_engine, make_url, text
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from prerequisites import require_server  # noqa: E402
+
 from facecloud.config import Settings  # noqa: E402
 from facecloud.gallery import FaceInput  # noqa: E402
 from facecloud.runtime import Runtime  # noqa: E402
@@ -113,6 +115,8 @@ def main() -> None:
         default=os.environ.get("FACECLOUD_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
     )
     args = parser.parse_args()
+    if "postgres" in args.storage.split(","):
+        require_server(args.postgres_url, "--postgres-url or --storage sqlite")
     results = [
         run(storage, accounts, args.seconds, args.postgres_url)
         for storage in args.storage.split(",")

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from prerequisites import require_data
 
 from facecloud.config import Settings
 from facecloud.vision.calibration import DATA_FILE, ScoreCalibration, far_for_score
@@ -75,8 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--features", type=Path, default=OUT / "lfw_dev_features.npz")
     args = parser.parse_args()
-    if not DATA.is_dir():
-        sys.exit(f"no data at {DATA}")
+    require_data(DATA / "lfw-deepfunneled")
     paths = sorted((DATA / "lfw-deepfunneled").glob("*/*.jpg"))
     started = time.perf_counter()
     if args.features.is_file():

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from fit_versions import DATA, centre_face
+from prerequisites import require_data
 
 from facecloud.config import Settings
 from facecloud.vision.evaluation import read_pairs
@@ -50,6 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--per-fold", type=int, default=0)
     args = parser.parse_args()
+    require_data(DATA / "pairs.csv")
     pairs = read_pairs(DATA / "pairs.csv")
     by_fold = {f: sorted({p for fold, _, a, b in pairs if fold == f for p in (a, b)}) for f in (FIT_FOLD, TEST_FOLD)}
     if args.per_fold:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from prerequisites import require_data
 
 from facecloud.config import Settings
 from facecloud.vision.attributes import DLIB_TEMPLATE, MESH_FIVE_POINTS, similarity_from
@@ -30,6 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fold", type=int, default=1)
     args = parser.parse_args()
+    require_data(DATA / "pairs.csv")
     pipeline = Pipeline.from_settings(Settings())
     pairs = [p for p in read_pairs(DATA / "pairs.csv") if p[0] == args.fold]
     files = sorted({x for _, _, a, b in pairs for x in (a, b)})

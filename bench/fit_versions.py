@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from prerequisites import missing, require_data
 
 from facecloud.config import Settings
 from facecloud.vision.evaluation import read_pairs
@@ -105,7 +106,11 @@ def merged(files: list[Path], masked_files: set[Path], parts: list[Path]) -> dic
     loaded = [dict(np.load(p)) for p in parts if p.exists()]
     processed = np.array([part["processed"] for part in loaded])
     if not np.all(processed.any(axis=0)):
-        sys.exit("some images are not processed yet: run every part to its end")
+        missing(
+            "bench/out/versions_features.npz needs every image extracted: run "
+            f"`.venv/bin/python bench/fit_versions.py --extract-only --part K --parts {len(parts) // 2}` "
+            "for each part K first"
+        )
     source = np.argmax(processed, axis=0)
     rows = np.arange(len(files))
     keys = [k for k in loaded[0] if k not in ("processed", "timing")]
@@ -125,6 +130,7 @@ def main() -> None:
     parser.add_argument("--reverse", action="store_true", help="Walk the part backwards, into its own file.")
     parser.add_argument("--no-masks", action="store_true", help="Plain views only for the images left.")
     args = parser.parse_args()
+    require_data(DATA / "pairs.csv")
     pairs = read_pairs(DATA / "pairs.csv")
     files = sorted({p for _, _, a, b in pairs for p in (a, b)})
     masked = set() if args.no_masks else {p for fold, _, a, b in pairs if fold in MASKED_FOLDS for p in (a, b)}

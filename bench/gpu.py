@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import onnxruntime as ort
+from prerequisites import require_data
 from vision import cases, direct_runner
 
 from facecloud.config import Settings
@@ -87,9 +88,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=50)
     args = parser.parse_args()
+    require_data(SHARED / "lfw-dev" / "lfw-deepfunneled")
     paths = sorted((SHARED / "lfw-dev" / "lfw-deepfunneled").rglob("*.jpg"))[: args.images]
-    if not paths:
-        raise SystemExit(f"no LFW photos under {SHARED}")
     with tempfile.TemporaryDirectory(prefix="facecloud-gpu-") as tmp:
         pipeline = Pipeline.from_settings(Settings.from_env(data_dir=Path(tmp)))
         session = pipeline.embedder.session

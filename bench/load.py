@@ -38,6 +38,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from prerequisites import require_data  # noqa: E402
 from serving import create_account, start_server, stop_server  # noqa: E402
 
 from facecloud.accounts import Credentials  # noqa: E402
@@ -315,6 +316,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--open-loop", action="store_true", help="then 50%% and 80%% of capacity, fixed arrivals")
     args = parser.parse_args()
+    require_data(LFW)
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="facecloud-load-"))
     faces, blank = load_images(args.images)

@@ -1,21 +1,15 @@
-"""Search benchmark of the gallery's vector indexes: latency, recall against exact search, memory, rebuild
-time.
+"""Search benchmark of the gallery's vector indexes: latency, recall against exact search, memory, rebuild time.
 
 Usage: .venv/bin/python bench/search.py [--sizes 10000,100000,1000000] [--milvus-sizes 10000,100000]
 [--queries 300] [--milvus-uri http://127.0.0.1:19530 (a Milvus server; default: milvus-lite)]
 
-Galleries are synthetic but shaped like real SFace embeddings: identity centres and per-photo deviations
-are drawn
-from Gaussians whose covariances are fitted on the LFW embeddings (bench/out/lfw_dev_features.npz from the
-vision
-part's bench/fit_calibration.py), 5 photos per identity; queries are further photos of enrolled identities.
-Each
-gallery is written to a fresh SQLite database (one group), the index is rebuilt from it through
-Gallery.rebuild()
-(timed), and searched through the index the service uses (top-10). Recall@k = share of queries
-whose exact top-k
-(numpy, float32) face ids appear in the index's top-k (recall@1: the same best face). Prints one JSON line and
-saves bench/out/search.png."""
+Galleries are synthetic but shaped like real SFace embeddings: identity centres and per-photo deviations are drawn
+from Gaussians whose covariances are fitted on the LFW embeddings (bench/out/lfw_dev_features.npz, written by
+bench/fit_calibration.py: run it first), 5 photos per identity; queries are further photos of enrolled identities.
+Each gallery is written to a fresh SQLite database (one group), the index is rebuilt from it through
+Gallery.rebuild() (timed), and searched through the index the service uses (top-10). Recall@k = share of queries
+whose exact top-k (numpy, float32) face ids appear in the index's top-k (recall@1: the same best face). Prints one
+JSON line and saves bench/out/search.png."""
 
 from __future__ import annotations
 
@@ -29,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from prerequisites import require_output
 from sqlalchemy import insert
 
 from facecloud.config import Settings
@@ -37,6 +32,7 @@ from facecloud.gallery.models import FaceRow, GroupRow, MembershipRow, PersonRow
 from facecloud.runtime import Runtime
 
 OUT = Path(__file__).resolve().parent / "out"
+FEATURES = OUT / "lfw_dev_features.npz"  # written by bench/fit_calibration.py
 FACES_PER_PERSON = 5
 
 
@@ -227,14 +223,20 @@ def plot(results: list[dict], path: Path) -> None:
     image.save(path)
 
 
+def require_features(path: Path) -> None:
+    option = "" if path == FEATURES else f" --features {path}"
+    require_output(path, f".venv/bin/python bench/fit_calibration.py{option}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--milvus-sizes", default="10000,100000")
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--features", type=Path, default=OUT / "lfw_dev_features.npz")
+    parser.add_argument("--features", type=Path, default=FEATURES)
     parser.add_argument("--milvus-uri", default="", help="a Milvus server for --milvus-sizes (default: milvus-lite)")
     args = parser.parse_args()
+    require_features(args.features)
     shape = RealShape(args.features)
     results = []
     for backend, sizes in (("embedded", args.sizes), ("milvus", args.milvus_sizes)):

@@ -19,7 +19,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-from search import FACES_PER_PERSON, OUT, RealShape, exact_top  # noqa: E402
+from search import FACES_PER_PERSON, FEATURES, RealShape, exact_top, require_features  # noqa: E402
 
 from facecloud.gallery.index.embedded import _trained_ivf  # noqa: E402
 
@@ -29,8 +29,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--probes", default="170,256,384,512")
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--features", type=Path, default=OUT / "lfw_dev_features.npz")
+    parser.add_argument("--features", type=Path, default=FEATURES)
     args = parser.parse_args()
+    require_features(args.features)
     shape, rng = RealShape(args.features), np.random.default_rng(0)
     centres = shape.identities(rng, args.size // FACES_PER_PERSON)
     faces = shape.photos(rng, np.repeat(centres, FACES_PER_PERSON, axis=0))

@@ -11,6 +11,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from prerequisites import require_data
+
 from facecloud.config import Settings
 from facecloud.gallery.thumbnails import face_thumbnail
 from facecloud.vision.image import decode_bytes
@@ -24,6 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--px", type=int, default=Settings().face_thumbnail_px)
     px = parser.parse_args().px
+    require_data(*(DATA / folder for folder, _ in SOURCES))
     pipeline = Pipeline.from_settings(Settings.from_env(data_dir=Path(tempfile.mkdtemp())))
     sizes = []
     for folder, count in SOURCES:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from prerequisites import require_data
 
 from facecloud.config import Settings
 from facecloud.gallery.records import FaceInput
@@ -30,6 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--faces", type=int, default=200)
     args = parser.parse_args()
+    require_data(LFW)
     with tempfile.TemporaryDirectory(prefix="facecloud-upgrade-") as tmp:
         runtime = Runtime(Settings(data_dir=Path(tmp)))
         account = runtime.accounts.find(runtime.accounts.create("bench").secret_id).id

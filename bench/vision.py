@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image, ImageOps
+from prerequisites import require_data
 from serving import create_account, group_cpu_seconds, machine_cpu_seconds, start_server, stop_server
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "detection-counts" / "images"
@@ -35,6 +36,7 @@ OUT = Path(__file__).resolve().parent / "out"
 
 
 def photo(name: str, size: tuple[int, int]) -> str:
+    require_data(DATA / name)
     pil = ImageOps.exif_transpose(Image.open(DATA / name)).convert("RGB").resize(size, Image.Resampling.LANCZOS)
     ok, data = cv2.imencode(".jpg", np.asarray(pil)[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
     assert ok

@@ -1,5 +1,5 @@
-"""The database: one SQLAlchemy engine per process, one declarative Base for every part's tables,
-and Alembic migrations (one version branch per part) applied with `Database.migrate()`."""
+"""The database: one SQLAlchemy engine per process, one declarative Base for every part's tables, and Alembic migrations
+(one version branch per part) applied with `Database.migrate()`."""
 
 from __future__ import annotations
 

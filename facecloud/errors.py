@@ -1,7 +1,6 @@
 """Domain errors carrying a Tencent Cloud error code.
 
-Every part raises ApiError; only the gateway turns it into a {"Response": {"Error": ...}} envelope.
-"""
+Every part raises ApiError; only the gateway turns it into a {"Response": {"Error": ...}} envelope."""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import Field
 
-from facecloud.actions.common import ImageRequest, load_image, model_version
-from facecloud.actions.detect import DETECT_FACE_VERSIONS, face_box, no_face
+from facecloud.actions.common import ImageRequest, face_rect, load_image, model_version, per_image_answer
+from facecloud.actions.detect import DETECT_FACE_VERSIONS, no_face
 from facecloud.gateway.registry import ActionContext, action
 from facecloud.vision.dense_landmarks import dense_points
 from facecloud.vision.detector import DetectedFace
@@ -50,21 +50,12 @@ def meshes_of_faces(
 def analyze_face(req: AnalyzeFaceRequest, ctx: ActionContext) -> dict[str, Any]:
     version = model_version(req.FaceModelVersion, DETECT_FACE_VERSIONS)
     image, analysed = meshes_of_faces(req, ctx, MAX_FACES)
-    return {
-        "ImageWidth": image.width,
-        "ImageHeight": image.height,
-        "FaceShapeSet": [face_shape(mesh.xy) for _, mesh in analysed],
-        "FaceModelVersion": version,
-    }
+    return per_image_answer(image, "FaceShapeSet", [face_shape(mesh.xy) for _, mesh in analysed], version)
 
 
 @action("AnalyzeDenseLandmarks", AnalyzeDenseLandmarksRequest, service="landmarks")
 def analyze_dense_landmarks(req: AnalyzeDenseLandmarksRequest, ctx: ActionContext) -> dict[str, Any]:
     version = model_version(req.FaceModelVersion, DENSE_FACE_VERSIONS)
     image, analysed = meshes_of_faces(req, ctx, DENSE_MAX_FACES)
-    return {
-        "ImageWidth": image.width,
-        "ImageHeight": image.height,
-        "DenseFaceShapeSet": [{**face_box(face), **dense_points(mesh.xy)} for face, mesh in analysed],
-        "FaceModelVersion": version,
-    }
+    shapes = [{**face_rect(face), **dense_points(mesh.xy)} for face, mesh in analysed]
+    return per_image_answer(image, "DenseFaceShapeSet", shapes, version)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -10,6 +10,7 @@ from facecloud.errors import ApiError
 from facecloud.gateway.registry import ActionContext, TencentRequest
 
 if TYPE_CHECKING:
+    from facecloud.vision.detector import DetectedFace
     from facecloud.vision.image import DecodedImage
 
 FACE_MODEL_VERSION = "3.0"
@@ -42,6 +43,16 @@ def require_image(image: str | None, url: str | None, fields: tuple[str, str] = 
             f"The image is empty: give {fields[0]} or {fields[1]}.",
             f"图片为空：请提供 {fields[0]} 或 {fields[1]}。",
         )
+
+
+def face_rect(face: DetectedFace) -> dict[str, int]:
+    """Tencent's FaceRect (also DetectFace's X/Y/Width/Height) of a detected face."""
+    return {"X": int(face.x), "Y": int(face.y), "Width": int(face.width), "Height": int(face.height)}
+
+
+def per_image_answer(image: DecodedImage, field: str, faces: list[Any], version: str) -> dict[str, Any]:
+    """The answer of the actions that describe each face of one image: its size, the faces, the model version."""
+    return {"ImageWidth": image.width, "ImageHeight": image.height, field: faces, "FaceModelVersion": version}
 
 
 def model_version(requested: str | None, allowed: tuple[str, ...]) -> str:

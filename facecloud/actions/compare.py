@@ -1,7 +1,6 @@
 """CompareFace (price list: 人脸比对, service "compare"): similarity Score 0..100 of the faces of two images.
 
-Score 40/50/60 = false-accept rate 1e-3/1e-4/1e-5 (facecloud.vision.calibration);
-> 50 is "the same person"."""
+Score 40/50/60 = false-accept rate 1e-3/1e-4/1e-5 (facecloud.vision.calibration); > 50 is "the same person"."""
 
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
 """DetectFace and DetectFaceAttributes (price list: 人脸检测与分析, service "detect").
 
-Emotion (face-api's expression network) and Mask (a classifier on the SFace embedding) have models since
-issue 14. Attributes without a model behind them (glasses, hat, hair, beauty, eyelids, eye size,
-eyebrows, moustache, nose, face shape, skin) are returned as JSON null, never guessed; so are attributes that
-were not asked for or belong to a face beyond the 5 largest (docs/attributes.md).
-"""
+Emotion (face-api's expression network) and Mask (a classifier on the SFace embedding) have models since issue 14.
+Attributes without a model behind them (glasses, hat, hair, beauty, eyelids, eye size, eyebrows, moustache, nose, face
+shape, skin) are returned as JSON null, never guessed; so are attributes that were not asked for or belong to a face
+beyond the 5 largest (docs/attributes.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from facecloud.actions.common import ImageRequest, load_image, model_version
+from facecloud.actions.common import ImageRequest, face_rect, load_image, model_version, per_image_answer
 from facecloud.errors import ApiError
 from facecloud.gateway.registry import ActionContext, action
 from facecloud.vision.analysis import ATTRIBUTE_FACES, FaceAnalysis
@@ -56,24 +55,8 @@ FACE_ATTRIBUTE_FIELDS = (
     "EyeOpen",
 )
 QUALITY_FIELDS = ("Score", "Sharpness", "Brightness", "Completeness")
-DETAIL_FIELDS = (
-    "Age",
-    "Beauty",
-    "Emotion",
-    "Eye",
-    "Eyebrow",
-    "Gender",
-    "Hair",
-    "Hat",
-    "HeadPose",
-    "Mask",
-    "Mouth",
-    "Moustache",
-    "Nose",
-    "Shape",
-    "Skin",
-    "Smile",
-)
+# FaceAttributesType spells it "Headpose"; the response field is "HeadPose".
+DETAIL_FIELDS = tuple("HeadPose" if name == "Headpose" else name for name in DETAIL_TYPES)
 
 
 class DetectFaceRequest(ImageRequest):
@@ -133,10 +116,6 @@ def face_quality_info(quality: FaceQuality | None) -> dict[str, Any]:
     }
 
 
-def face_box(face) -> dict[str, int]:
-    return {"X": int(face.x), "Y": int(face.y), "Width": int(face.width), "Height": int(face.height)}
-
-
 @action("DetectFace", DetectFaceRequest, service="detect")
 def detect_face(req: DetectFaceRequest, ctx: ActionContext) -> dict[str, Any]:
     version = model_version(req.FaceModelVersion, DETECT_FACE_VERSIONS)
@@ -152,7 +131,7 @@ def detect_face(req: DetectFaceRequest, ctx: ActionContext) -> dict[str, Any]:
         analyses = [FaceAnalysis() for _ in faces]
     infos = [
         {
-            **face_box(face),
+            **face_rect(face),
             "FaceAttributesInfo": face_attributes_info(analysis.attributes),
             "FaceQualityInfo": face_quality_info(analysis.quality),
         }
@@ -161,12 +140,7 @@ def detect_face(req: DetectFaceRequest, ctx: ActionContext) -> dict[str, Any]:
     if want_attributes:
         for face, info in zip(faces[:ATTRIBUTE_FACES], infos, strict=False):
             info["FaceAttributesInfo"]["Mask"] = vision.mask_probability(image, face) >= MASK_PRESENT
-    return {
-        "ImageWidth": image.width,
-        "ImageHeight": image.height,
-        "FaceInfos": infos,
-        "FaceModelVersion": version,
-    }
+    return per_image_answer(image, "FaceInfos", infos, version)
 
 
 def parse_attribute_types(text: str | None) -> set[str]:
@@ -254,15 +228,10 @@ def detect_face_attributes(req: DetectFaceAttributesRequest, ctx: ActionContext)
         analyses = [FaceAnalysis() for _ in faces]
     details = [
         {
-            "FaceRect": face_box(face),
+            "FaceRect": face_rect(face),
             "FaceDetailAttributesInfo": face_detail_attributes(a.attributes, wanted),
         }
         for face, a in zip(faces, analyses, strict=True)
     ]
     add_emotion_and_mask(vision, image, faces[:ATTRIBUTE_FACES], details, wanted)
-    return {
-        "ImageWidth": image.width,
-        "ImageHeight": image.height,
-        "FaceDetailInfos": details,
-        "FaceModelVersion": version,
-    }
+    return per_image_answer(image, "FaceDetailInfos", details, version)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from facecloud.actions.common import load_image
-from facecloud.actions.gallery_faces import MIN_FACE_SIZE, as_input, face_rect
+from facecloud.actions.common import face_rect, load_image
+from facecloud.actions.gallery_faces import MIN_FACE_SIZE, as_input
 from facecloud.errors import ApiError
 from facecloud.gallery.limits import MAX_FACES_PER_UPLOAD
 from facecloud.gallery.records import FaceInput

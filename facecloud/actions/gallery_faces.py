@@ -1,12 +1,10 @@
-"""What the enrolment and search actions share: a face of an image as the gallery wants it, and Tencent's
-FaceRect."""
+"""What the enrolment actions share: a face of an image as the gallery wants it."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from facecloud.actions.common import load_image
-from facecloud.errors import ApiError
 from facecloud.gallery.records import FaceInput
 from facecloud.gallery.thumbnails import face_thumbnail
 from facecloud.gateway.registry import ActionContext
@@ -17,20 +15,10 @@ from facecloud.vision.quality_control import check_quality
 MIN_FACE_SIZE = 34
 
 
-def face_rect(face: DetectedFace) -> dict:
-    return {"X": int(face.x), "Y": int(face.y), "Width": int(face.width), "Height": int(face.height)}
-
-
-def require_image(image: str | None, url: str | None) -> None:
-    if not image and not url:
-        raise ApiError("InvalidParameterValue.ImageEmpty", "Image or Url is required.", "图片为空。")
-
-
 def enrolment_face(
     ctx: ActionContext, image: str | None, url: str | None, need_rotate: int, quality_control: int, version: str
 ) -> tuple[FaceInput, DetectedFace]:
     """The largest face of the image, quality-checked and embedded with the version (raises the image errors)."""
-    require_image(image, url)
     img = load_image(ctx, image, url, need_rotate)
     face = ctx.runtime.vision.largest_face(img, MIN_FACE_SIZE)
     check_quality(ctx.runtime.vision, img, face, quality_control)

@@ -1,5 +1,4 @@
-"""Group management (个体信息管理, free): CreateGroup, DeleteGroup, ModifyGroup, GetGroupList,
-GetGroupInfo."""
+"""Group management (个体信息管理, free): CreateGroup, DeleteGroup, ModifyGroup, GetGroupList, GetGroupInfo."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from facecloud.actions.common import FACE_MODEL_VERSION, load_image, model_version
+from facecloud.actions.detect import no_face
 from facecloud.errors import ApiError
 from facecloud.gateway.registry import ActionContext, TencentRequest, action
 
@@ -34,7 +35,7 @@ def _live_score(ctx: ActionContext, image: str | None, url: str | None, min_face
     decoded = load_image(ctx, image, url)
     faces = vision.detect(decoded, max_faces=1, min_face_size=DETECT_MIN_FACE_PX)
     if not faces:
-        raise ApiError("InvalidParameterValue.NoFaceInPhoto", "No face in the image.", "图片中没有人脸。")
+        raise no_face()
     face = faces[0]
     if min(face.width, face.height) < min_face_px:
         raise ApiError(

@@ -1,11 +1,11 @@
-"""Person management (个体信息管理): CreatePerson (billed, service person_mgmt) and the free person
-actions."""
+"""Person management (个体信息管理): CreatePerson (billed, service person_mgmt) and the free person actions."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from facecloud.actions.gallery_faces import enrolment_face, face_rect
+from facecloud.actions.common import face_rect
+from facecloud.actions.gallery_faces import enrolment_face
 from facecloud.actions.groups import page_limit
 from facecloud.errors import ApiError
 from facecloud.gallery.calibration import search_score, unique_person_score

@@ -1,12 +1,10 @@
 """Search (人脸检索, service "search"; "multi_search" when MaxFaceNum > 1): SearchFaces, SearchPersons,
 SearchFacesReturnsByGroup, SearchPersonsReturnsByGroup.
 
-Faces of the query image: the MaxFaceNum largest of at least MinFaceSize px. Candidates are persons, best
-first, one
-per person (SearchFaces: its best-matching face; SearchPersons: the fused person feature,
-facecloud.gallery.fusion).
-Scores: Tencent's gallery scale (facecloud.gallery.calibration: 70/80/90 at 10k faces = FAR 1%/0.1%/0.01%).
-FaceMatchThreshold: SearchFaces keeps Scores strictly above it; the other three keep Scores >= it."""
+Faces of the query image: the MaxFaceNum largest of at least MinFaceSize px. Candidates are persons, best first, one per
+person (SearchFaces: its best-matching face; SearchPersons: the fused person feature, facecloud.gallery.fusion). Scores:
+Tencent's gallery scale (facecloud.gallery.calibration: 70/80/90 at 10k faces = FAR 1%/0.1%/0.01%). FaceMatchThreshold:
+SearchFaces keeps Scores strictly above it; the other three keep Scores >= it."""
 
 from __future__ import annotations
 
@@ -17,8 +15,8 @@ from dataclasses import replace
 import numpy as np
 from pydantic import Field
 
-from facecloud.actions.common import ImageRequest, load_image
-from facecloud.actions.gallery_faces import face_rect, require_image
+from facecloud.actions.common import ImageRequest, face_rect, load_image
+from facecloud.actions.detect import no_face
 from facecloud.errors import ApiError
 from facecloud.gallery.calibration import search_score
 from facecloud.gallery.records import Candidate, SearchOutcome
@@ -75,12 +73,11 @@ def _validate(req: SearchRequest, max_groups: int, max_persons: int, persons: in
 def _query_faces(ctx: ActionContext, req: SearchRequest, version: str) -> list[tuple[dict, np.ndarray | None]]:
     """(FaceRect, embedding or None when the face fails QualityControl) for each face searched, largest
     first."""
-    require_image(req.Image, req.Url)
     vision = ctx.runtime.vision
     img = load_image(ctx, req.Image, req.Url, req.NeedRotateDetection)
     faces = vision.detect(img, max_faces=req.MaxFaceNum, min_face_size=req.MinFaceSize)
     if not faces:
-        raise ApiError("InvalidParameterValue.NoFaceInPhoto", "No face in the image.", "图片中没有人脸。")
+        raise no_face()
     found = []
     for face in faces:
         try:

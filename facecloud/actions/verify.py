@@ -1,8 +1,6 @@
-"""Verification (人脸验证, service "verify"): VerifyFace (best Score over the person's faces) and VerifyPerson
-(the
-fused person feature, facecloud.gallery.fusion). Scores on the comparison scale (40/50/60 = FAR
-1e-3/1e-4/1e-5);
-IsMatch at Score >= 60."""
+"""Verification (人脸验证, service "verify"): VerifyFace (best Score over the person's faces) and VerifyPerson (the
+fused person feature, facecloud.gallery.fusion). Scores on the comparison scale (40/50/60 = FAR 1e-3/1e-4/1e-5); IsMatch
+at Score >= 60."""
 
 from __future__ import annotations
 

@@ -210,8 +210,7 @@ def _executemany(
 def _add_counters(
     conn: Connection, table: Table, keys: tuple[str, ...], rows: dict[tuple[object, ...], dict[str, int]]
 ) -> None:
-    """Upsert counter rows, adding to the existing counts (ON CONFLICT ... DO UPDATE, SQLite and
-    PostgreSQL)."""
+    """Upsert counter rows, adding to the existing counts (ON CONFLICT ... DO UPDATE, SQLite and PostgreSQL)."""
     pk = ", ".join(c.name for c in table.primary_key.columns)
     adds = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in _COUNTERS)
     _executemany(

@@ -40,8 +40,7 @@ class Billing:
 
     # --- the gateway's two calls ---
     def ensure_can_bill(self, account_id: int, service: str) -> None:
-        """Refuse a billable call before any work: unknown service (a registry bug) or an account in
-        arrears."""
+        """Refuse a billable call before any work: unknown service (a registry bug) or an account in arrears."""
         self._check_service(service)
         if self._in_arrears(account_id):
             raise ApiError("ResourceUnavailable.InArrears")

@@ -1,7 +1,6 @@
 """The console acts on groups and persons through the registered Tencent actions, as the account itself would.
 
-So a person created in the console is validated, embedded, stored and metered exactly as one created with the
-SDK:
+So a person created in the console is validated, embedded, stored and metered exactly as one created with the SDK:
 billable actions are checked against arrears before and recorded after, by the gateway's own rule (execute)."""
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from facecloud.billing.periods import previous_month
 from facecloud.console.pages_account import MONTH, pack_view, service_names, shown_size, wallet_view
 from facecloud.console.web import Ctx
 from facecloud.errors import ApiError
@@ -115,7 +116,7 @@ def settlement(ctx: Ctx) -> Response:
         bills=issued,
         accounts=accounts_list,
         current_month=current,
-        previous_month=_previous(current),
+        previous_month=previous_month(current),
     )
 
 
@@ -127,7 +128,7 @@ def run_settlement(ctx: Ctx) -> Response:
         ctx._(
             "Settlement run: {n} bill(s) issued for {month}.",
             n=len(issued),
-            month=_previous(ctx.runtime.billing.current_month()),
+            month=previous_month(ctx.runtime.billing.current_month()),
         ),
     )
 
@@ -153,11 +154,6 @@ def settle_account(ctx: Ctx) -> Response:
             total=bill["total"],
         ),
     )
-
-
-def _previous(month: str) -> str:
-    year, number = int(month[:4]), int(month[5:])
-    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
 
 
 PAGES = [

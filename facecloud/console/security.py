@@ -135,9 +135,8 @@ class OperatorGenerations:
 
 
 class SignInThrottle:
-    """Failed sign-ins per key (a client address, or an identity): after `limit` failures within
-    `window_s`, the key is locked until the oldest of those failures leaves the window. Each worker counts
-    its own (in-process)."""
+    """Failed sign-ins per key (a client address, or an identity): after `limit` failures within `window_s`, the key is
+    locked until the oldest of those failures leaves the window. Each worker counts its own (in-process)."""
 
     def __init__(self, limit: int = 5, window_s: float = 600.0) -> None:
         self.limit = limit

@@ -212,24 +212,14 @@ def _translator(context: Any) -> Translator:
     return context.get("t") or ENGLISH
 
 
-@pass_context
-def count(context: Any, value: Any) -> str:
-    return _translator(context).count(value)
+def _formatter(name: str) -> Callable[[Any, Any], str]:
+    """A template filter formatting with the page's translator (count, money, when, percent)."""
 
+    @pass_context
+    def format_value(context: Any, value: Any) -> str:
+        return getattr(_translator(context), name)(value)
 
-@pass_context
-def money(context: Any, value: Any) -> str:
-    return _translator(context).money(value)
-
-
-@pass_context
-def when(context: Any, value: Any) -> str:
-    return _translator(context).when(value)
-
-
-@pass_context
-def percent(context: Any, value: Any) -> str:
-    return _translator(context).percent(value)
+    return format_value
 
 
 def as_json(value: Any) -> Markup:
@@ -239,6 +229,6 @@ def as_json(value: Any) -> Markup:
 
 def make_templates() -> Environment:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
-    env.filters.update(count=count, money=money, when=when, percent=percent, as_json=as_json)
+    env.filters.update({name: _formatter(name) for name in ("count", "money", "when", "percent")}, as_json=as_json)
     env.globals.update(_=ENGLISH.text, t=ENGLISH, locale=ENGLISH.locale, languages=LANGUAGE_NAMES)
     return env

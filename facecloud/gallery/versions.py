@@ -225,7 +225,8 @@ class VersionJobs:
     def _work(self) -> None:
         while not self._stop.is_set():
             try:
-                busy = self.run_once()
+                with self.db.exclusive("gallery-version-jobs") as held:  # one worker of the installation runs them
+                    busy = self.run_once() if held else False
             except Exception:  # a bad batch must not end the worker; the job is retried
                 log.exception("version job step failed")
                 busy = False
@@ -296,7 +297,6 @@ class VersionJobs:
     def _finish(self, job_pk: int) -> None:
         with self.db.session() as session:
             account_id = session.get(VersionJobRow, job_pk).account_id
-        # A gallery write like any other: the account's lock, the change-log rows appended last (gallery._write).
         with self.gallery._write(account_id) as session:
             job = session.get(VersionJobRow, job_pk)
             group = session.get(GroupRow, job.group_pk)

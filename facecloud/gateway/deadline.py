@@ -34,18 +34,17 @@ class CallOutcome:
 
     def commit(self) -> bool:
         """The handler is done and about to bill/answer; False when the deadline already abandoned it."""
-        with self._lock:
-            if self._state == "abandoned":
-                return False
-            self._state = "committed"
-            return True
+        return self._settle("committed", unless="abandoned")
 
     def abandon(self) -> bool:
         """The deadline passed; False when the handler committed first (then its answer is moments away)."""
+        return self._settle("abandoned", unless="committed")
+
+    def _settle(self, state: str, unless: str) -> bool:
         with self._lock:
-            if self._state == "committed":
+            if self._state == unless:
                 return False
-            self._state = "abandoned"
+            self._state = state
             return True
 
 

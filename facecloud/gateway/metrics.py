@@ -1,5 +1,5 @@
-"""Prometheus metrics: requests by action and code, latency histograms. Multi-process safe when
-PROMETHEUS_MULTIPROC_DIR is set (the CLI sets it for several workers)."""
+"""Prometheus metrics: requests by action and code, latency histograms. Multi-process safe when PROMETHEUS_MULTIPROC_DIR
+is set (the CLI sets it for several workers)."""
 
 from __future__ import annotations
 

@@ -24,10 +24,6 @@ TOP_K = 5000
 DETECT_LONG_SIDE = 960
 MAX_DETECT_LONG_SIDE = 1920
 MIN_DETECTABLE_PX = 10
-# The coarse pass runs no larger than needed for the smallest face asked for to span this many pixels: a
-# MinFaceSize-34 search of a 480x640 selfie runs on 395x527 (two thirds of the pixels). At 20 or 24 px
-# detection-counts loses faces of 34-40 px (bench/detection.py --min-face-size 34); at 28 nothing is lost.
-DETECT_FACE_PX = 28
 SMALL_FACE_AT_COARSE_PX = 40
 # Landmark refinement for the embedding: faces are enlarged to about this size, with this much context.
 REFINE_FACE_PX = 200
@@ -181,7 +177,9 @@ def detection_scales(width: int, height: int, min_face_size: int) -> tuple[float
     """The coarse scale (long side <= DETECT_LONG_SIDE) and, when the smallest face asked for would be too
     small there, a finer one (long side <= MAX_DETECT_LONG_SIDE)."""
     long_side = max(width, height)
-    coarse = min(1.0, DETECT_LONG_SIDE / long_side, DETECT_FACE_PX / max(min_face_size, 1))
+    # Not smaller for large minimum face sizes: the face model versions' PCA and calibrations were fitted on
+    # faces detected at this scale, and a smaller one moved the landmarks enough to change masked-face scores.
+    coarse = min(1.0, DETECT_LONG_SIDE / long_side)
     if min_face_size <= 0 or min_face_size * coarse >= MIN_DETECTABLE_PX:
         return coarse, None
     fine = min(1.0, MAX_DETECT_LONG_SIDE / long_side, MIN_DETECTABLE_PX / min_face_size)

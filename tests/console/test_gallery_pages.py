@@ -4,30 +4,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from playwright.sync_api import expect
 
-from facecloud.gateway.registry import registry
 from tests.conftest import DATA, LiveServer, need_data
 from tests.console.conftest import ConsoleBrowser
-
-GALLERY_ACTIONS = (
-    "CreateGroup",
-    "DeleteGroup",
-    "GetGroupList",
-    "GetGroupInfo",
-    "CreatePerson",
-    "DeletePerson",
-    "GetPersonList",
-    "GetPersonListNum",
-)
-
-
-@pytest.fixture(autouse=True)
-def _gallery_actions() -> None:
-    missing = [name for name in GALLERY_ACTIONS if name not in registry()]
-    if missing:
-        pytest.skip(f"the gallery actions {', '.join(missing)} are not registered on this server")
 
 
 def test_create_search_and_delete_groups_and_persons(console: ConsoleBrowser, console_server: LiveServer) -> None:

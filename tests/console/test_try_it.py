@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import DATA, LIVENESS_MODELS, LiveServer, need_data
+from tests.conftest import DATA, LiveServer, need_data
 from tests.console.conftest import ConsoleBrowser
 
 JOHNS = DATA / "verify-johns" / "images"
@@ -114,8 +114,6 @@ def test_try_search_persons_shows_candidates_with_their_faces(
 @pytest.mark.browser
 def test_try_detect_live_face(console: ConsoleBrowser, console_server: LiveServer) -> None:
     need_data("liveness-samples")
-    if not any(LIVENESS_MODELS.glob("*.pth")):
-        pytest.skip(f"DetectLiveFace needs the liveness weights in {LIVENESS_MODELS}")
     creds = console_server.new_account("try-live")
     console.sign_in(creds)
     before = _calls(console_server, creds.secret_id, "liveness")
