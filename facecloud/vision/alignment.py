@@ -5,9 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# Every point is an inlier: with 5 landmarks a robust estimator would drop real points as outliers. LMEDS does so
-# on about 5% of LFW faces (its matrices then move chip points by up to 10 px), where the least-squares fit the
-# alignment templates were measured with keeps them all.
+# Every point is an inlier: with 5 landmarks a robust estimator drops real points as outliers. On 400 LFW faces
+# LMEDS moved the chip points of 20% (YuNet's 5 points onto the 150x150 ResNet template; 32% for the mesh's 5 onto
+# dlib's 64x64 one) by more than 0.01 px, up to 10 px, away from the least-squares fit the templates and
+# thresholds were measured with; this way they stay within 2e-6 px of it.
 EVERY_POINT_AN_INLIER_PX = 1e9
 
 
