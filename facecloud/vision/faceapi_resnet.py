@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facecloud.vision.attributes import similarity_from
+from facecloud.vision.alignment import similarity_from
 from facecloud.vision.detector import DetectedFace
 from facecloud.vision.embedder import normalise
 from facecloud.vision.faceapi import RECOGNITION_SIZE

@@ -2,8 +2,7 @@
 478-point mesh.
 
 "Left"/"Right" follow the image: LeftEye is the eye on the left of the picture (the subject's right eye).
-Every group runs in the order documented in docs/landmarks.md. The indices are MediaPipe face-mesh vertex
-numbers.
+Every group runs in the order documented in docs/landmarks.md. The indices are MediaPipe face-mesh vertex numbers.
 """
 
 from __future__ import annotations
@@ -75,8 +74,7 @@ GROUP_SIZES = {
 # truth. The jaw entries (0-16) are the fixed-vertex jaw (`ibug68(xy, jaw="vertices")`); by default `ibug68`
 # replaces them by `silhouette_jaw` (the visible outline, resampled), keeping only 127/356/152 as its anchors.
 IBUG68 = (
-    # jaw 0-16, image-left to image-right; 0 and 16 (127, 356) are the oval vertices level with the outer eye
-    # corners
+    # jaw 0-16, image-left to image-right; 0 and 16 (127, 356) are the oval vertices level with the outer eye corners
     127,
     234,
     93,

@@ -12,7 +12,6 @@ DetectLiveFaceAccurate) is the fitted threshold: Score >= 40 is live (docs/liven
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 from collections.abc import Callable
@@ -25,6 +24,7 @@ import numpy as np
 
 from facecloud.config import Settings
 from facecloud.errors import ApiError
+from facecloud.vision.model_base import ort_session, sha256_of
 
 ORIGIN_REPOSITORY = "https://github.com/minivision-ai/Silent-Face-Anti-Spoofing"
 # Raw files of the public repository at a fixed commit (the files are also SHA-256-checked after download).
@@ -90,10 +90,6 @@ class LivenessResult:
     @property
     def is_live(self) -> bool:
         return self.score >= RECOMMENDED_THRESHOLD
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def weights_missing_error(model_dir: Path, detail: str, detail_zh: str) -> ApiError:
@@ -172,19 +168,13 @@ def score_of(v2_probability: float, v1se_probability: float, threshold: float = 
     return round(100.0 / (1.0 + math.exp(-shifted)), 2)
 
 
-def _cpu_session(model: Path | bytes) -> Any:
-    import onnxruntime as ort
-
-    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), providers=["CPUExecutionProvider"])
-
-
 class LivenessModel:
     """Thread-safe; the ONNX sessions are built on first use (conversion happens once per weight file)."""
 
     def __init__(self, model_dir: Path, cache_dir: Path, make_session: SessionFactory | None = None) -> None:
         self.model_dir = Path(model_dir)
         self.onnx_dir = Path(cache_dir) / "models" / "liveness"
-        self.make_session = make_session or _cpu_session
+        self.make_session = make_session or ort_session
         self._sessions: list | None = None
         self._lock = threading.Lock()
 

@@ -303,8 +303,7 @@ def roi_from_box(face: FaceBox) -> Roi:
 
 
 def roi_from_points(xy: np.ndarray) -> Roi:
-    """MediaPipe's landmarks-to-ROI rule: the image-axis box of the points, rotated by the outer eye
-    corners."""
+    """MediaPipe's landmarks-to-ROI rule: the image-axis box of the points, rotated by the outer eye corners."""
     right_eye, left_eye = xy[RIGHT_EYE_OUTER], xy[LEFT_EYE_OUTER]
     angle = math.atan2(float(left_eye[1] - right_eye[1]), float(left_eye[0] - right_eye[0]))
     low, high = xy.min(axis=0), xy.max(axis=0)
@@ -377,8 +376,7 @@ class BlendshapeModel:
 
 
 class HeadPoseModel:
-    """Head rotation by a weighted similarity (Procrustes) fit of MediaPipe's canonical face onto the 3-D
-    mesh.
+    """Head rotation by a weighted similarity (Procrustes) fit of MediaPipe's canonical face onto the 3-D mesh.
 
     The canonical face (centimetres, y up, z towards the viewer) is flipped to image axes (y down, z away), so
     that a frontal, upright face gives the identity rotation."""
@@ -395,7 +393,10 @@ class HeadPoseModel:
 
 
 def _weighted_rotation(source: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Rotation R minimising sum w |s R^T - t|^2 up to scale and translation (weighted Kabsch)."""
+    """Rotation R minimising sum w |s R^T - t|^2 up to scale and translation (weighted Kabsch).
+
+    Hand-written on purpose: OpenCV's estimators (estimateAffine3D, estimateAffinePartial2D) take no per-point
+    weights, and MediaPipe's Procrustes alignment weights its landmarks."""
     w = weights[:, None]
     src = source - (w * source).sum(axis=0)
     dst = target - (w * target).sum(axis=0)
@@ -464,8 +465,7 @@ def parse_geometry(data: bytes) -> _Geometry:
 
 
 class FaceLandmarker:
-    """The three models of face_landmarker.task, loaded once (each interpreter is created per thread on
-    use)."""
+    """The three models of face_landmarker.task, loaded once (each interpreter is created per thread on use)."""
 
     def __init__(self, task_path: Path, threads: int = 1) -> None:
         with zipfile.ZipFile(task_path) as archive:

@@ -1,7 +1,7 @@
 """The vision pipeline: decode -> detect -> align/embed -> score. Models load lazily, once, thread-safely.
 
 Other parts compose onto this class with one cached_property each (e.g. `analyzer`, `liveness`); they can use
-`ort_session(path)` for ONNX Runtime sessions with the thread and provider choices made here."""
+`ort_session(path)` for ONNX Runtime sessions with this process's thread count (facecloud.vision.model_base)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import numpy as np
 from facecloud.config import Settings
 from facecloud.errors import ApiError
 from facecloud.vision import image as images
-from facecloud.vision import zoo
+from facecloud.vision import model_base, zoo
 from facecloud.vision.detector import DetectedFace
 
 if TYPE_CHECKING:
@@ -38,8 +38,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R")
 
-# cached_property is not thread-safe on its own (Python 3.12 dropped its lock): one lock serialises the
-# first loads.
+# cached_property is not thread-safe on its own (Python 3.12 dropped its lock): one lock serialises the first loads.
 _LOAD_LOCK = threading.RLock()
 
 
@@ -99,9 +98,7 @@ class Pipeline:
     @property
     def has_cuda(self) -> bool:
         """ONNX Runtime's CUDA provider is installed (onnxruntime-gpu with a usable CUDA)."""
-        import onnxruntime as ort
-
-        return "CUDAExecutionProvider" in ort.get_available_providers()
+        return model_base.has_cuda()
 
     @_locked_once
     def resnet(self) -> ResNetEmbedder:
@@ -164,16 +161,7 @@ class Pipeline:
 
     def ort_session(self, model: str | Path | bytes) -> onnxruntime.InferenceSession:
         """An ONNX Runtime session with this machine's thread count; CUDA first when the build has it."""
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        available = ort.get_available_providers()
-        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-        source = model if isinstance(model, bytes) else str(model)
-        return ort.InferenceSession(source, sess_options=options, providers=providers)
+        return model_base.ort_session(model, self.threads)
 
     # --- the steps ---
 

@@ -6,7 +6,6 @@ downloaded at run time; `path()` only verifies what is on disk and says how to f
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facecloud.config import Settings
+from facecloud.vision.model_base import sha256_of
 
 
 @dataclass(frozen=True)
@@ -87,14 +87,6 @@ class ModelMissingError(RuntimeError):
 
 def models_dir(settings: Settings) -> Path:
     return Path(settings.cache_dir) / "models"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _is_valid(path: Path, model: ModelFile) -> bool:

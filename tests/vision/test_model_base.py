@@ -1,0 +1,91 @@
+"""The shared model base (one session builder, one checksum) and the OpenCV replacements of hand-written
+geometry: NMS and the similarity-transform estimate, checked against plain reference computations."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from facecloud.vision import zoo
+from facecloud.vision.alignment import similarity_from
+from facecloud.vision.detector import DetectedFace, _iou, _non_max_suppression
+from facecloud.vision.image import decode_bytes
+from facecloud.vision.model_base import OnnxModel, available_providers, ort_session, sha256_of
+from facecloud.vision.pipeline import Pipeline
+from tests.conftest import need_data
+
+
+def test_sha256_of_file_and_bytes_agree(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 9000  # larger than one read block
+    path = tmp_path / "weights.bin"
+    path.write_bytes(data)
+    expected = hashlib.sha256(data).hexdigest()
+    assert sha256_of(path) == expected
+    assert sha256_of(data) == expected
+
+
+def test_sessions_take_the_thread_count_and_prefer_cuda(pipeline: Pipeline) -> None:
+    assert available_providers()[-1] == "CPUExecutionProvider"
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        assert available_providers()[0] == "CUDAExecutionProvider"
+    session = ort_session(pipeline.model_path(zoo.AGE), threads=1)
+    assert session.get_providers() == available_providers()
+    assert session.get_session_options().intra_op_num_threads == 1
+
+
+def test_onnx_model_builds_its_session_once(pipeline: Pipeline) -> None:
+    path = pipeline.model_path(zoo.GENDER)
+    model = OnnxModel(lambda: path.read_bytes())
+    first = model.session
+    assert model.session is first
+    probabilities = model.run({"images": np.zeros((1, 3, 32, 32), np.float32)})[0]
+    assert probabilities.shape == (1, 2)
+    assert abs(float(probabilities.sum()) - 1.0) < 1e-5
+
+
+def _least_squares_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The textbook estimate: [a -b tx; b a ty] solving the 2N linear equations by least squares."""
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(src, dst, strict=True):
+        rows += [[x, -y, 1, 0], [y, x, 0, 1]]
+        rhs += [u, v]
+    a, b, tx, ty = np.linalg.lstsq(np.array(rows), np.array(rhs), rcond=None)[0]
+    return np.array([[a, -b, tx], [b, a, ty]])
+
+
+def test_similarity_matches_least_squares_on_real_landmarks(pipeline: Pipeline) -> None:
+    from facecloud.vision.faceapi_resnet import YUNET_TEMPLATE_150
+
+    folder = need_data("lfw-dev", "lfw-deepfunneled")
+    photos = sorted(folder.glob("A*/*.jpg"))[:20]
+    worst = 0.0
+    for photo in photos:
+        img = decode_bytes(photo.read_bytes())
+        face = pipeline.detect(img)[0]
+        points = face.landmarks.astype(np.float64)
+        reference = _least_squares_similarity(points, YUNET_TEMPLATE_150)
+        matrix = similarity_from(points, YUNET_TEMPLATE_150)
+        mapped = np.c_[points, np.ones(5)] @ matrix.T
+        expected = np.c_[points, np.ones(5)] @ reference.T
+        worst = max(worst, float(np.abs(mapped - expected).max()))
+    assert worst < 1e-4  # pixels of the 150x150 chip
+
+
+def _face(x: int, y: int, side: int, score: float) -> DetectedFace:
+    return DetectedFace(x, y, side, side, score, np.zeros((5, 2), np.float32))
+
+
+def test_nms_keeps_the_best_of_each_overlapping_cluster() -> None:
+    faces = [
+        _face(0, 0, 100, 0.9),
+        _face(10, 10, 100, 0.95),  # IoU 0.68 with the first: suppresses it
+        _face(300, 300, 50, 0.85),
+        _face(330, 300, 50, 0.99),  # IoU 0.25 with the one before: both stay
+    ]
+    kept = _non_max_suppression(faces)
+    assert kept == [faces[3], faces[1], faces[2]]
+    assert _iou(faces[0], faces[1]) > 0.3 > _iou(faces[2], faces[3])
+    assert _non_max_suppression([]) == []
