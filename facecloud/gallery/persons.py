@@ -95,15 +95,7 @@ class Persons(IndexSync):
     def delete_person_from_group(self, account_id: int, person_id: str, group_id: str) -> None:
         """Removes the person from one group; a person left in no group is deleted (Tencent's rule)."""
         with self._write(account_id) as session:
-            group = find_group(session, account_id, group_id)
-            person = find_person(session, account_id, person_id)
-            membership = session.get(MembershipRow, (group.id, person.id))
-            if membership is None:
-                raise ApiError(
-                    "FailedOperation.GroupPersonMapNotExist",
-                    f"Person {person_id} is not in {group_id}.",
-                    f"人员 {person_id} 不在人员库 {group_id} 中。",
-                )
+            group, person, membership = _membership(session, account_id, group_id, person_id)
             if len(group_pks_of(session, person.id)) == 1:
                 self._forget_person(session, person)
             else:
@@ -124,15 +116,7 @@ class Persons(IndexSync):
         self, account_id: int, group_id: str, person_id: str, descriptions: list[tuple[int, str]]
     ) -> None:
         with self._write(account_id) as session:
-            group = find_group(session, account_id, group_id)
-            person = find_person(session, account_id, person_id)
-            membership = session.get(MembershipRow, (group.id, person.id))
-            if membership is None:
-                raise ApiError(
-                    "FailedOperation.GroupPersonMapNotExist",
-                    f"Person {person_id} is not in {group_id}.",
-                    f"人员 {person_id} 不在人员库 {group_id} 中。",
-                )
+            group, person, membership = _membership(session, account_id, group_id, person_id)
             membership.ex_descriptions = check.person_descriptions(
                 list(membership.ex_descriptions or []), descriptions, len(group.ex_descriptions or [])
             )
@@ -241,3 +225,19 @@ class Persons(IndexSync):
             .where(MembershipRow.group_pk == group_pk)
         )
         return int(persons or 0), int(faces or 0)
+
+
+def _membership(
+    session: Session, account_id: int, group_id: str, person_id: str
+) -> tuple[GroupRow, PersonRow, MembershipRow]:
+    """The group, the person and the person's membership of the group, or GroupPersonMapNotExist."""
+    group = find_group(session, account_id, group_id)
+    person = find_person(session, account_id, person_id)
+    membership = session.get(MembershipRow, (group.id, person.id))
+    if membership is None:
+        raise ApiError(
+            "FailedOperation.GroupPersonMapNotExist",
+            f"Person {person_id} is not in {group_id}.",
+            f"人员 {person_id} 不在人员库 {group_id} 中。",
+        )
+    return group, person, membership

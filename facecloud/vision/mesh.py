@@ -1,5 +1,8 @@
 """MediaPipe Face Landmarker models (face_landmarker.task) run with LiteRT, without the mediapipe package.
 
+(Over 400 lines on purpose: the three models of one .task archive are read and used together, and about a third of
+the file is MediaPipe's index tables written out.)
+
 The .task file is a zip of three TFLite models and the face-geometry metadata; one small class per model:
 - `MeshModel` (face_landmarks_detector.tflite): a 256x256 RGB crop in [0, 1] -> 478 points (468 mesh + 10
   iris) and a face-presence logit. The crop is MediaPipe's face ROI: a square around the face, rotated so the
