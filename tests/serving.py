@@ -15,7 +15,7 @@ import httpx
 from facecloud.accounts import Credentials
 from facecloud.config import Settings
 from facecloud.runtime import Runtime
-from tests.conftest import REPO, server_env
+from tests.conftest import REPO, sdk_client, server_env
 
 __all__ = ["ServerProcess", "server_env"]
 
@@ -91,6 +91,9 @@ class ServerProcess:
         ).stdout
         data = json.loads(out)
         return Credentials(data["AppId"], data["SecretId"], data["SecretKey"])
+
+    def client(self, creds: Credentials):  # type: ignore[no-untyped-def]
+        return sdk_client(self.endpoint, creds.secret_id, creds.secret_key)
 
     def runtime(self) -> Runtime:
         return Runtime(Settings.from_env(self.env, data_dir=self.data_dir), migrate=False)

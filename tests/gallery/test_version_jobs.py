@@ -3,78 +3,28 @@ through an upgrade: the job resumes after the restart, searches answer during it
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from facecloud.gallery.models import FaceCropRow, FaceVectorRow
 from facecloud.runtime import Runtime
-from tests.conftest import free_port, sdk_client
+from tests.conftest import free_port
 from tests.conftest import test_settings as settings_in
 from tests.gallery.test_gallery_actions import call, error_of, photo
+from tests.serving import ServerProcess, server_env
 
-REPO = Path(__file__).resolve().parents[2]
 PEOPLE = ("Colin_Powell", "Tony_Blair", "Andre_Agassi", "David_Beckham", "Bill_Gates", "Dick_Cheney")
 
 
-class Server:
+def start_server(data_dir: Path) -> ServerProcess:
     """`facecloud serve` in its own process; the upgrade worker re-embeds one face per batch and rests 0.4 s
     between batches, so the test can catch the job half-way."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FACECLOUD_")}
-        env.update(
-            PYTHONPATH=str(REPO),
-            FACECLOUD_VERSION_JOB_BATCH="1",
-            FACECLOUD_VERSION_JOB_PAUSE_S="0.4",
-            FACECLOUD_RATE_LIMIT_QPS="0",
-        )
-        if "FACECLOUD_CACHE_DIR" in os.environ:
-            env["FACECLOUD_CACHE_DIR"] = os.environ["FACECLOUD_CACHE_DIR"]
-        command = [
-            str(Path(sys.executable).with_name("facecloud")),
-            "serve",
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(data_dir),
-        ]
-        self.process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"server did not start: {self.process.stderr.read().decode()[-2000:]}")
-            time.sleep(0.2)
-
-    def client(self, creds):  # type: ignore[no-untyped-def]
-        return sdk_client(f"127.0.0.1:{self.port}", creds.secret_id, creds.secret_key)
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    env = server_env(version_job_batch="1", version_job_pause_s="0.4", rate_limit_qps="0")
+    return ServerProcess(data_dir, free_port(), env).start()
 
 
 @pytest.fixture
@@ -107,7 +57,7 @@ def test_upgrade_survives_a_kill_searches_answer_and_revert_restores(data_dir: P
     runtime = Runtime(settings_in(data_dir))
     creds = runtime.accounts.create("versions")
     runtime.close()
-    server = Server(data_dir)
+    server = start_server(data_dir)
     try:
         client = server.client(creds)
         call(client, "CreateGroup", {"GroupId": "g", "GroupName": "g", "FaceModelVersion": "2.0"})
@@ -139,7 +89,7 @@ def test_upgrade_survives_a_kill_searches_answer_and_revert_restores(data_dir: P
     assert 0 < staged < len(PEOPLE), staged  # half-way, persisted
     assert crops == len(PEOPLE)
 
-    server = Server(data_dir)  # the restarted process resumes the job
+    server = start_server(data_dir)  # the restarted process resumes the job
     try:
         client = server.client(creds)
         first = _result(client, job_id)
