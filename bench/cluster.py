@@ -8,7 +8,7 @@ Checks afterwards: ledger rows = billable calls the clients saw answered (by Req
 entries (the Milvus index every node searches); a write through each node is found by a search through every other
 node; the per-account rate limit holds across nodes (Redis); each billing alert reached the webhook once.
 PostgreSQL: --postgres-url (default FACECLOUD_TEST_DATABASE_URL). Redis: --redis-url (default database 13, so other
-users of the server are not touched). Milvus: --milvus-uri, or one started here (scripts/milvus_server.py)."""
+users of the server are not touched). Milvus: --milvus-uri, or one started here (facecloud/gallery/milvus_server.py)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -42,6 +43,8 @@ sys.path.insert(0, str(BENCH))
 
 from load import Client, Mix, Outcome, load_images, new_account, percentile  # noqa: E402
 from serving import start_server  # noqa: E402
+
+from facecloud.gallery.milvus_server import spawned  # noqa: E402
 
 RATE_LIMIT_QPS = 5
 
@@ -303,17 +306,12 @@ def main() -> None:
     admin = create_engine(args.postgres_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{database}"'))
-    milvus = None
+    milvus = ExitStack()
     cluster: Cluster | None = None
     try:
         milvus_uri = args.milvus_uri
         if not milvus_uri:
-            milvus = subprocess.Popen(
-                [sys.executable, str(REPO / "scripts" / "milvus_server.py"), "--data", str(root / "milvus")],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            milvus_uri = milvus.stdout.readline().strip()  # type: ignore[union-attr]
+            milvus_uri = milvus.enter_context(spawned(root / "milvus"))
         from cryptography.fernet import Fernet
 
         webhook = Webhook()
@@ -374,9 +372,7 @@ def main() -> None:
         if cluster is not None:
             cluster.stop()
     checks = check_money_and_gallery(env, root / "check", outcomes, account_ids[: args.accounts])
-    if milvus is not None:
-        milvus.terminate()
-        milvus.wait(timeout=60)
+    milvus.close()
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
     admin.dispose()
