@@ -86,7 +86,12 @@ class Cluster:
 
 
 class SpreadClient(Client):
-    """bench/load.py's client, sending each request to a node the cluster picks."""
+    """bench/load.py's client, sending each request to a node the cluster picks.
+
+    A CreatePerson whose answer was lost (a connection error: the node died) is noted in `lost_creates` and its
+    PersonId is kept out of the mix's later DeletePersons, so the check afterwards can tell whether it committed."""
+
+    lost_creates: list[str] = []  # shared by every client of the run
 
     def __init__(self, cluster: Cluster, *args: Any) -> None:
         super().__init__(cluster.urls[0], *args)
@@ -95,7 +100,12 @@ class SpreadClient(Client):
     def send(self, http: httpx.Client, action_name: str, params: dict[str, Any], measured: bool) -> str:
         self.url = self.cluster.pick()
         self.host = self.url.removeprefix("http://")
-        return super().send(http, action_name, params, measured)
+        code = super().send(http, action_name, params, measured)
+        if action_name == "CreatePerson" and code.startswith("client:"):
+            self.lost_creates.append(params["PersonId"])
+            if params["PersonId"] in self.mix.persons:
+                self.mix.persons.remove(params["PersonId"])
+        return code
 
 
 class Webhook:
@@ -243,14 +253,36 @@ def check_money_and_gallery(
                     {"ids": account_ids},
                 ).scalars()
             )
+            unseen_creates = s.scalar(
+                text(
+                    "SELECT count(*) FROM billing_usage_entries WHERE action = 'CreatePerson' "
+                    "AND account_id = ANY(:ids) AND NOT (request_id = ANY(:seen))"
+                ),
+                {"ids": account_ids, "seen": [o.request_id for o in outcomes if o.request_id]},
+            )
+            committed_lost = s.scalar(
+                text("SELECT count(*) FROM gallery_persons WHERE person_id = ANY(:ids)"),
+                {"ids": SpreadClient.lost_creates},
+            )
         seen = {o.request_id for o in outcomes if o.billable}
+        lost_answers = sum(1 for o in outcomes if o.code.startswith("client:"))
         return {
             "ledger": {
                 "billable_seen": len(seen),
                 "ledger_rows": len(rows),
                 "missing_from_ledger": len(seen - rows),
                 "billed_but_not_seen": len(rows - seen),
-                "consistent": seen == rows,
+                "answers_lost_by_the_kill": lost_answers,
+                # A call whose answer the kill lost may have been billed (it committed); no other unseen row may exist.
+                "consistent": not seen - rows and len(rows - seen) <= lost_answers,
+            },
+            # CreatePersons whose answer was lost: each one that committed must have its ledger row, and no ledger row
+            # of a CreatePerson the clients never saw answered may exist without its person.
+            "writes_with_lost_answers": {
+                "create_person_sent": len(SpreadClient.lost_creates),
+                "committed": int(committed_lost or 0),
+                "billed": int(unseen_creates or 0),
+                "consistent": committed_lost == unseen_creates,
             },
             "gallery": runtime.gallery.index_report(),
         }
