@@ -2,13 +2,17 @@
 
 `spawned(data_dir)` runs one in a child process for a block (the tests, bench/search.py, bench/cluster.py);
 `python -m facecloud.gallery.milvus_server --data DIR` (or scripts/milvus_server.py) runs one until SIGTERM/SIGINT
-and prints its URI once it answers. The first free port from 19530 up is taken, so several servers can run on one
-machine. The `milvus` package is a test extra: it is not needed to serve."""
+and prints its URI once it answers. The `milvus` package is a test extra: it is not needed to serve.
+
+One such server per machine at a time: its embedded etcd listens on fixed ports (2379, 2380), and a second server
+started beside a running one panics at start (seen here: "closing etcd server", then a nil etcd client). So a server
+holds START_LOCK for its whole life, and a second one waits for the first to end."""
 
 from __future__ import annotations
 
 import argparse
 import fcntl
+import select
 import signal
 import subprocess
 import sys
@@ -17,7 +21,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-START_LOCK = Path("/tmp/facecloud-milvus-start.lock")  # two servers starting at once could pick the same port
+START_LOCK = Path("/tmp/facecloud-milvus-start.lock")
+START_TIMEOUT_S = 900.0  # includes waiting for another server of this machine to end
+_HELD: list[object] = []
 
 
 class MilvusDidNotStart(RuntimeError):
@@ -25,19 +31,20 @@ class MilvusDidNotStart(RuntimeError):
 
 
 def start(data_dir: Path):  # type: ignore[no-untyped-def]
-    """A started MilvusServer (call .stop()) and its URI, in this process."""
+    """A started MilvusServer (call .stop()) and its URI, in this process, which holds START_LOCK until it exits."""
     from milvus import MilvusServer
 
     server = MilvusServer()
     server.set_base_dir(str(data_dir))
-    with START_LOCK.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        server.start()
+    lock = START_LOCK.open("w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    _HELD.append(lock)  # kept open: released when this process exits
+    server.start()
     return server, f"http://127.0.0.1:{server.listen_port}"
 
 
 @contextmanager
-def spawned(data_dir: Path) -> Iterator[str]:
+def spawned(data_dir: Path, start_timeout_s: float = START_TIMEOUT_S) -> Iterator[str]:
     """The URI of a Milvus server run in a child process for the block (about 15 s to start); stopped after it."""
     process = subprocess.Popen(
         [sys.executable, "-m", "facecloud.gallery.milvus_server", "--data", str(data_dir)],
@@ -46,7 +53,8 @@ def spawned(data_dir: Path) -> Iterator[str]:
         cwd=Path(__file__).resolve().parents[2],
     )
     assert process.stdout is not None
-    uri = process.stdout.readline().strip()  # printed once the server answers its health check
+    ready, _, _ = select.select([process.stdout], [], [], start_timeout_s)
+    uri = process.stdout.readline().strip() if ready else ""  # printed once the server answers its health check
     if not uri.startswith("http://"):
         process.kill()
         process.wait()
