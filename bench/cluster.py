@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 from prerequisites import require_server
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, make_url, text
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -291,6 +291,12 @@ def check_money_and_gallery(
         runtime.close()
 
 
+def drop_database(admin: Engine, database: str) -> None:
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def alerts_delivered_once(env: dict[str, str], data_dir: Path, webhook: Webhook, wait_s: float) -> dict[str, Any]:
     from facecloud.config import Settings
     from facecloud.runtime import Runtime
@@ -338,12 +344,14 @@ def main() -> None:
     admin = create_engine(args.postgres_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{database}"'))
-    milvus = ExitStack()
+    resources = ExitStack()  # closed last (also when the run fails): the database, the folder, the Milvus server
+    resources.callback(shutil.rmtree, root, ignore_errors=True)
+    resources.callback(drop_database, admin, database)
     cluster: Cluster | None = None
     try:
         milvus_uri = args.milvus_uri
         if not milvus_uri:
-            milvus_uri = milvus.enter_context(spawned(root / "milvus"))
+            milvus_uri = resources.enter_context(spawned(root / "milvus"))
         from cryptography.fernet import Fernet
 
         webhook = Webhook()
@@ -400,15 +408,17 @@ def main() -> None:
         rate_limit = rate_limit_probe(cluster, accounts[args.accounts + 2])
         cross = cross_node_reads(cluster, accounts[args.accounts + 1], faces)
         alerts = alerts_delivered_once(env, root / "check", webhook, wait_s=45)
+    except BaseException:
+        if cluster is not None:
+            cluster.stop()
+            cluster = None
+        resources.close()
+        raise
     finally:
         if cluster is not None:
             cluster.stop()
     checks = check_money_and_gallery(env, root / "check", outcomes, account_ids[: args.accounts])
-    milvus.close()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-    admin.dispose()
-    shutil.rmtree(root, ignore_errors=True)
+    resources.close()
 
     measured = [o for o in outcomes if o.measured]
     latencies = [o.latency_s for o in measured]
