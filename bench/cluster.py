@@ -1,12 +1,15 @@
 """Three (or --nodes) `facecloud serve` processes on loopback ports over one PostgreSQL database (a fresh one of its
 own), one Milvus server and one Redis: a mixed load spread by the clients over the nodes for --duration seconds,
-one node SIGKILLed half-way and restarted, then the consistency checks. Prints one JSON line.
+one node SIGKILLed half-way (while a CreatePerson is in flight to it) and restarted, then the consistency checks.
+Prints one JSON line.
 
     .venv/bin/python bench/cluster.py --nodes 3 --duration 60
 
-Checks afterwards: ledger rows = billable calls the clients saw answered (by RequestId); gallery rows = index
-entries (the Milvus index every node searches); a write through each node is found by a search through every other
-node; the per-account rate limit holds across nodes (Redis); each billing alert reached the webhook once.
+Checks afterwards: ledger rows = billable calls the clients saw answered (by RequestId; a call whose answer the kill
+lost may be billed); each CreatePerson whose answer the kill lost committed if and only if it was billed; gallery
+rows = index entries (the Milvus index every node searches); a write through each node is found by a search through
+every other node; the per-account rate limit holds across nodes (Redis); each billing alert reached the webhook
+once.
 PostgreSQL: --postgres-url (default FACECLOUD_TEST_DATABASE_URL). Redis: --redis-url (default database 13, so other
 users of the server are not touched). Milvus: --milvus-uri, or one started here (facecloud/gallery/milvus_server.py)."""
 
@@ -88,10 +91,13 @@ class Cluster:
 class SpreadClient(Client):
     """bench/load.py's client, sending each request to a node the cluster picks.
 
+    The node killed half-way is killed while a CreatePerson is in flight to it (waiting up to 10 s for one).
     A CreatePerson whose answer was lost (a connection error: the node died) is noted in `lost_creates` and its
     PersonId is kept out of the mix's later DeletePersons, so the check afterwards can tell whether it committed."""
 
     lost_creates: list[str] = []  # shared by every client of the run
+    creating: Counter[str] = Counter()  # CreatePersons in flight, by node URL
+    creating_lock = threading.Lock()
 
     def __init__(self, cluster: Cluster, *args: Any) -> None:
         super().__init__(cluster.urls[0], *args)
@@ -100,7 +106,14 @@ class SpreadClient(Client):
     def send(self, http: httpx.Client, action_name: str, params: dict[str, Any], measured: bool) -> str:
         self.url = self.cluster.pick()
         self.host = self.url.removeprefix("http://")
-        code = super().send(http, action_name, params, measured)
+        url, creating = self.url, action_name == "CreatePerson"
+        with self.creating_lock:
+            self.creating[url] += creating
+        try:
+            code = super().send(http, action_name, params, measured)
+        finally:
+            with self.creating_lock:
+                self.creating[url] -= creating
         if action_name == "CreatePerson" and code.startswith("client:"):
             self.lost_creates.append(params["PersonId"])
             if params["PersonId"] in self.mix.persons:
@@ -231,6 +244,12 @@ def cross_node_reads(cluster: Cluster, creds: Any, faces: list[str]) -> dict[str
                     checks += 1
                     found += top.get("PersonId") == person
     return {"checks": checks, "found": found, "consistent": checks == found == len(urls) * (len(urls) - 1)}
+
+
+def wait_for_create_on(url: str, seconds: float) -> None:
+    deadline = time.time() + seconds
+    while SpreadClient.creating[url] <= 0 and time.time() < deadline:
+        time.sleep(0.01)
 
 
 def check_money_and_gallery(
@@ -397,6 +416,7 @@ def main() -> None:
             client.start()
         victim = 1 % args.nodes
         time.sleep(max(0.0, start + args.duration / 2 - time.time()))
+        wait_for_create_on(cluster.urls[victim], seconds=10)  # kill it with an enrolment in flight, if one comes
         killed_at = time.time() - start
         cluster.kill(victim)
         time.sleep(args.restart_after)
