@@ -1,7 +1,5 @@
-"""LFW embeddings for calibration and identification evaluation: every image of lfw-dev embedded once
-(largest face),
-through the service's own vision pipeline, and cached as .npz so that fitting and evaluating are
-repeatable."""
+"""LFW embeddings for calibration and identification evaluation: every image of lfw-dev embedded once (largest face),
+through the service's own vision pipeline, and cached as .npz so that fitting and evaluating are repeatable."""
 
 from __future__ import annotations
 

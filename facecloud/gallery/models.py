@@ -1,9 +1,7 @@
-"""Tables of the gallery: groups, persons (in many groups, with per-group descriptions), faces with their
-embeddings,
+"""Tables of the gallery: groups, persons (in many groups, with per-group descriptions), faces with their embeddings,
 and the change log the vector indexes follow.
 
-Primary keys never come back after a delete (AUTOINCREMENT on SQLite), so an index key always names one
-row."""
+Primary keys never come back after a delete (AUTOINCREMENT on SQLite), so an index key always names one row."""
 
 from __future__ import annotations
 
