@@ -73,8 +73,7 @@ def _descriptions(infos: list[PersonExDescriptionInfo]) -> list[tuple[int, str]]
 
 
 def _similar_person(ctx: ActionContext, group_id: str, embedding, level: int) -> str:  # type: ignore[no-untyped-def]
-    """UniquePersonControl: the PersonId of a person of the group this face matches at the level's FAR, or
-    ""."""
+    """UniquePersonControl: the PersonId of a person of the group this face matches at the level's FAR, or ""."""
     gallery = ctx.runtime.gallery
     try:
         outcome = gallery.search(ctx.account_id, [group_id], "face", embedding[None], 1, by_group=False)

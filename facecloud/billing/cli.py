@@ -1,5 +1,4 @@
-"""`facecloud billing ...`: quote and plan from the price list; top-ups, packs, settlement and bills for
-operators."""
+"""`facecloud billing ...`: quote and plan from the price list; top-ups, packs, settlement and bills for operators."""
 
 from __future__ import annotations
 
@@ -147,8 +146,7 @@ def settle_command(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Issue the bills of a finished month (default: the previous month). Idempotent: run it as often as you
-    like."""
+    """Issue the bills of a finished month (default: the previous month). Idempotent: run it as often as you like."""
     runtime = open_runtime(data_dir, database_url)
     billing = runtime.billing
     with failing_on_errors(bad_values=True):

@@ -87,8 +87,7 @@ class Pack(Base):
 
 
 class Wallet(Base):
-    """An account's money: balance (may go negative after a bill it could not cover) and the part of it
-    frozen."""
+    """An account's money: balance (may go negative after a bill it could not cover) and the part of it frozen."""
 
     __tablename__ = "billing_wallets"
 

@@ -103,8 +103,7 @@ class ChangeRow(Base):
 
 
 class StateRow(Base):
-    """Key/value facts about the gallery as a whole (its epoch: a new database means every saved index is
-    stale)."""
+    """Key/value facts about the gallery as a whole (its epoch: a new database means every saved index is stale)."""
 
     __tablename__ = "gallery_state"
 

@@ -153,8 +153,7 @@ def updated_group_descriptions(current: list[str], updates: list[tuple[int, str]
 
 
 def person_descriptions(current: list[str], updates: list[tuple[int, str]], fields: int) -> list[str]:
-    """Applies (index, value) updates to a person's descriptions in a group that has `fields` description
-    fields."""
+    """Applies (index, value) updates to a person's descriptions in a group that has `fields` description fields."""
     values = (list(current) + [""] * fields)[:fields]
     seen: set[int] = set()
     for index, value in updates:
