@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +18,9 @@ from facecloud.cli_common import (
     open_runtime,
     print_json,
 )
+
+if TYPE_CHECKING:
+    from facecloud.billing import Billing
 
 billing_app = typer.Typer(no_args_is_help=True, help="Prices, packs, usage, settlement and bills.")
 packs_app = typer.Typer(no_args_is_help=True, help="Prepaid packs of an account.")
@@ -33,6 +37,12 @@ Month = Annotated[str | None, typer.Option("--month", help="YYYY-MM in the billi
 
 def register(app: typer.Typer) -> None:
     app.add_typer(billing_app, name="billing")
+
+
+def _show(account: str, data_dir: DataDir, database_url: DatabaseUrl, read: Callable[[Billing, int], object]) -> None:
+    """Prints what `read` answers for the account (one of the Billing read methods)."""
+    runtime = open_runtime(data_dir, database_url)
+    print_json(read(runtime.billing, account_id_of(runtime, account)))
 
 
 @billing_app.command("quote")
@@ -82,8 +92,7 @@ def topup_command(
 @billing_app.command("wallet")
 def wallet_command(account: AccountRef, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Balance, freeze and arrears of an account."""
-    runtime = open_runtime(data_dir, database_url)
-    print_json(runtime.billing.wallet(account_id_of(runtime, account)))
+    _show(account, data_dir, database_url, lambda billing, account_id: billing.wallet(account_id))
 
 
 @billing_app.command("usage")
@@ -133,8 +142,7 @@ def packs_buy(
 
 @packs_app.command("list")
 def packs_list(account: AccountRef, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
-    runtime = open_runtime(data_dir, database_url)
-    print_json(runtime.billing.packs(account_id_of(runtime, account)))
+    _show(account, data_dir, database_url, lambda billing, account_id: billing.packs(account_id))
 
 
 @billing_app.command("settle")
@@ -163,5 +171,4 @@ def bill_show(
     account: AccountRef, month: Month = None, data_dir: DataDir = None, database_url: DatabaseUrl = None
 ) -> None:
     """The bills of an account (one month with --month), each with one line per service."""
-    runtime = open_runtime(data_dir, database_url)
-    print_json(runtime.billing.bills(account_id_of(runtime, account), month))
+    _show(account, data_dir, database_url, lambda billing, account_id: billing.bills(account_id, month))
