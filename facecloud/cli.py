@@ -13,10 +13,10 @@ from facecloud.cli_common import (
     AccountRef,
     DatabaseUrl,
     DataDir,
-    account_id_of,
     fail,
     failing_on_errors,
     open_runtime,
+    print_for_account,
     print_json,
     settings_for,
 )
@@ -127,16 +127,17 @@ def keys_rotate(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Issue a new key pair (and disable the old ones unless --keep-old)."""
-    runtime = open_runtime(data_dir, database_url)
-    account_id = account_id_of(runtime, account)
-    with failing_on_errors():
-        print_json(runtime.accounts.rotate_key(account_id, keep_old).as_json())
+    print_for_account(
+        account,
+        data_dir,
+        database_url,
+        lambda runtime, account_id: runtime.accounts.rotate_key(account_id, keep_old).as_json(),
+    )
 
 
 @keys_app.command("list")
 def keys_list(account: AccountRef, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
-    runtime = open_runtime(data_dir, database_url)
-    print_json(runtime.accounts.keys(account_id_of(runtime, account)))
+    print_for_account(account, data_dir, database_url, lambda runtime, account_id: runtime.accounts.keys(account_id))
 
 
 def _register_parts() -> None:

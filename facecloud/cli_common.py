@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -61,3 +61,14 @@ def account_id_of(runtime: Runtime, ref: str) -> int:
         return runtime.accounts.find(ref).id
     except ApiError as error:
         fail(error)
+
+
+def print_for_account(
+    account: str, data_dir: Path | None, database_url: str | None, answer: Callable[[Runtime, int], object]
+) -> None:
+    """Prints what `answer` gives for the account that `account` (AppId, SecretId or name) names; an ApiError ends
+    the command through fail()."""
+    runtime = open_runtime(data_dir, database_url)
+    account_id = account_id_of(runtime, account)
+    with failing_on_errors():
+        print_json(answer(runtime, account_id))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -16,11 +15,9 @@ from facecloud.cli_common import (
     account_id_of,
     failing_on_errors,
     open_runtime,
+    print_for_account,
     print_json,
 )
-
-if TYPE_CHECKING:
-    from facecloud.billing import Billing
 
 billing_app = typer.Typer(no_args_is_help=True, help="Prices, packs, usage, settlement and bills.")
 packs_app = typer.Typer(no_args_is_help=True, help="Prepaid packs of an account.")
@@ -37,12 +34,6 @@ Month = Annotated[str | None, typer.Option("--month", help="YYYY-MM in the billi
 
 def register(app: typer.Typer) -> None:
     app.add_typer(billing_app, name="billing")
-
-
-def _show(account: str, data_dir: DataDir, database_url: DatabaseUrl, read: Callable[[Billing, int], object]) -> None:
-    """Prints what `read` answers for the account (one of the Billing read methods)."""
-    runtime = open_runtime(data_dir, database_url)
-    print_json(read(runtime.billing, account_id_of(runtime, account)))
 
 
 @billing_app.command("quote")
@@ -83,16 +74,18 @@ def topup_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add money to an account's balance (lifts arrears once it covers the debt and the freeze)."""
-    runtime = open_runtime(data_dir, database_url)
-    account_id = account_id_of(runtime, account)
-    with failing_on_errors():
-        print_json(runtime.billing.top_up(account_id, amount, reference))
+    print_for_account(
+        account,
+        data_dir,
+        database_url,
+        lambda runtime, account_id: runtime.billing.top_up(account_id, amount, reference),
+    )
 
 
 @billing_app.command("wallet")
 def wallet_command(account: AccountRef, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Balance, freeze and arrears of an account."""
-    _show(account, data_dir, database_url, lambda billing, account_id: billing.wallet(account_id))
+    print_for_account(account, data_dir, database_url, lambda runtime, account_id: runtime.billing.wallet(account_id))
 
 
 @billing_app.command("usage")
@@ -142,7 +135,7 @@ def packs_buy(
 
 @packs_app.command("list")
 def packs_list(account: AccountRef, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
-    _show(account, data_dir, database_url, lambda billing, account_id: billing.packs(account_id))
+    print_for_account(account, data_dir, database_url, lambda runtime, account_id: runtime.billing.packs(account_id))
 
 
 @billing_app.command("settle")
@@ -171,4 +164,6 @@ def bill_show(
     account: AccountRef, month: Month = None, data_dir: DataDir = None, database_url: DatabaseUrl = None
 ) -> None:
     """The bills of an account (one month with --month), each with one line per service."""
-    _show(account, data_dir, database_url, lambda billing, account_id: billing.bills(account_id, month))
+    print_for_account(
+        account, data_dir, database_url, lambda runtime, account_id: runtime.billing.bills(account_id, month)
+    )
