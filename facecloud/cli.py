@@ -9,7 +9,17 @@ from typing import Annotated
 
 import typer
 
-from facecloud.cli_common import DatabaseUrl, DataDir, fail, open_runtime, print_json, settings_for
+from facecloud.cli_common import (
+    AccountRef,
+    DatabaseUrl,
+    DataDir,
+    fail,
+    failing_on_errors,
+    open_runtime,
+    print_for_account,
+    print_json,
+    settings_for,
+)
 from facecloud.errors import ApiError
 
 app = typer.Typer(no_args_is_help=True, help="facecloud: a self-hosted face recognition cloud (Tencent IAI API 3.0).")
@@ -92,59 +102,42 @@ def accounts_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) ->
 
 def _set_status(account: str, status: str, data_dir: DataDir, database_url: DatabaseUrl) -> None:
     runtime = open_runtime(data_dir, database_url)
-    try:
+    with failing_on_errors():
         info = runtime.accounts.find(account)
         runtime.accounts.set_status(info.id, status)
-    except ApiError as error:
-        fail(error)
     print_json({"AppId": info.app_id, "Status": status})
 
 
 @accounts_app.command("disable")
-def accounts_disable(
-    account: Annotated[str, typer.Argument(help="AppId, SecretId or name")],
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-) -> None:
+def accounts_disable(account: AccountRef, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Disable an account: its keys stop working; its data is kept."""
     _set_status(account, "disabled", data_dir, database_url)
 
 
 @accounts_app.command("enable")
-def accounts_enable(
-    account: Annotated[str, typer.Argument(help="AppId, SecretId or name")],
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-) -> None:
+def accounts_enable(account: AccountRef, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     _set_status(account, "active", data_dir, database_url)
 
 
 @keys_app.command("rotate")
 def keys_rotate(
-    account: Annotated[str, typer.Argument(help="AppId, SecretId or name")],
+    account: AccountRef,
     keep_old: Annotated[bool, typer.Option(help="Keep the old keys active while clients roll over.")] = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Issue a new key pair (and disable the old ones unless --keep-old)."""
-    runtime = open_runtime(data_dir, database_url)
-    try:
-        print_json(runtime.accounts.rotate_key(runtime.accounts.find(account).id, keep_old).as_json())
-    except ApiError as error:
-        fail(error)
+    print_for_account(
+        account,
+        data_dir,
+        database_url,
+        lambda runtime, account_id: runtime.accounts.rotate_key(account_id, keep_old).as_json(),
+    )
 
 
 @keys_app.command("list")
-def keys_list(
-    account: Annotated[str, typer.Argument(help="AppId, SecretId or name")],
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
-) -> None:
-    runtime = open_runtime(data_dir, database_url)
-    try:
-        print_json(runtime.accounts.keys(runtime.accounts.find(account).id))
-    except ApiError as error:
-        fail(error)
+def keys_list(account: AccountRef, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    print_for_account(account, data_dir, database_url, lambda runtime, account_id: runtime.accounts.keys(account_id))
 
 
 def _register_parts() -> None:

@@ -12,8 +12,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import Connection, DateTime, Engine, TypeDecorator, create_engine, event, text
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    Table,
+    TypeDecorator,
+    create_engine,
+    event,
+    insert,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, MappedColumn, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeEngine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -64,6 +78,25 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# BIGINT on PostgreSQL; INTEGER on SQLite, where only an INTEGER PRIMARY KEY autoincrements (rowid).
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+def serial_key(kind: TypeEngine[int] = BigId) -> MappedColumn[int]:
+    """An auto-incremented surrogate primary key."""
+    return mapped_column(kind, primary_key=True, autoincrement=True)
+
+
+def account_ref(**options: bool) -> MappedColumn[int]:
+    """The account a row belongs to (accounts.id); options such as index=True or primary_key=True."""
+    return mapped_column(ForeignKey("accounts.id"), **options)
+
+
+def insert_row(conn: Connection, table: Table, **values: object) -> int:
+    """INSERT one row; returns its new primary key."""
+    return int(conn.execute(insert(table).values(**values)).inserted_primary_key[0])
 
 
 def _sqlite_pragmas(dbapi_connection, _record, synchronous: str = "FULL") -> None:  # type: ignore[no-untyped-def]

@@ -1,12 +1,9 @@
 """Fits the search Score table (facecloud/gallery/data/search_calibration.json) on LFW identities.
 
 Usage: .venv/bin/python scripts/fit_search_calibration.py [--lfw ../shared/data/lfw-dev] [--cache FILE]
-Embeds every lfw-dev image with facecloud's vision pipeline (largest face), takes every cross-identity pair
-as an
-impostor, and writes knots (score, cosine) for scores 10..100 in steps of 2.5: empirical quantiles where at
-least
-MIN_TAIL pairs exceed the cosine, an exponential tail fit (log10 FAR linear in cosine, fitted over FAR
-1e-4..1e-6)
+Embeds every lfw-dev image with facecloud's vision pipeline (largest face), takes every cross-identity pair as an
+impostor, and writes knots (score, cosine) for scores 10..100 in steps of 2.5: empirical quantiles where at least
+MIN_TAIL pairs exceed the cosine, an exponential tail fit (log10 FAR linear in cosine, fitted over FAR 1e-4..1e-6)
 beyond. Prints the genuine-pair score distribution as a check."""
 
 from __future__ import annotations

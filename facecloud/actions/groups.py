@@ -33,9 +33,19 @@ class ModifyGroupRequest(TencentRequest):
     Tag: str | None = None
 
 
-class GetGroupListRequest(TencentRequest):
+class PageRequest(TencentRequest):
+    """Offset and Limit of a listing action (the gallery's and the version jobs')."""
+
     Offset: int = Field(0, ge=0)
     Limit: int = Field(10, ge=1)
+
+    def page(self, maximum: int) -> tuple[int, int]:
+        """(offset, limit); LimitExceed past the action's maximum."""
+        return self.Offset, page_limit(self.Limit, maximum)
+
+
+class GetGroupListRequest(PageRequest):
+    pass
 
 
 def group_json(info: GroupInfo) -> dict:
@@ -56,6 +66,18 @@ def page_limit(limit: int, maximum: int) -> int:
     return limit
 
 
+def gallery_update(name: str, request: type[TencentRequest], method: str, *fields: str) -> None:
+    """Registers an action that hands the account and the request's `fields` to one Gallery method and answers
+    nothing beyond the RequestId."""
+
+    def handler(req: TencentRequest, ctx: ActionContext) -> dict:
+        getattr(ctx.runtime.gallery, method)(ctx.account_id, *(getattr(req, field) for field in fields))
+        return {}
+
+    handler.__name__ = method
+    action(name, request)(handler)
+
+
 @action("CreateGroup", CreateGroupRequest)
 def create_group(req: CreateGroupRequest, ctx: ActionContext) -> dict:
     info = ctx.runtime.gallery.create_group(
@@ -69,10 +91,7 @@ def create_group(req: CreateGroupRequest, ctx: ActionContext) -> dict:
     return {"FaceModelVersion": info.face_model_version}
 
 
-@action("DeleteGroup", GroupIdRequest)
-def delete_group(req: GroupIdRequest, ctx: ActionContext) -> dict:
-    ctx.runtime.gallery.delete_group(ctx.account_id, req.GroupId)
-    return {}
+gallery_update("DeleteGroup", GroupIdRequest, "delete_group", "GroupId")
 
 
 @action("ModifyGroup", ModifyGroupRequest)
@@ -84,7 +103,7 @@ def modify_group(req: ModifyGroupRequest, ctx: ActionContext) -> dict:
 
 @action("GetGroupList", GetGroupListRequest)
 def get_group_list(req: GetGroupListRequest, ctx: ActionContext) -> dict:
-    infos, total = ctx.runtime.gallery.list_groups(ctx.account_id, req.Offset, page_limit(req.Limit, 1000))
+    infos, total = ctx.runtime.gallery.list_groups(ctx.account_id, *req.page(1000))
     return {"GroupInfos": [group_json(i) for i in infos], "GroupNum": total}
 
 

@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from facecloud.actions.common import face_rect
 from facecloud.actions.gallery_faces import enrolment_face
-from facecloud.actions.groups import page_limit
+from facecloud.actions.groups import PageRequest, gallery_update
 from facecloud.errors import ApiError
 from facecloud.gallery.calibration import search_score, unique_person_score
 from facecloud.gateway.registry import ActionContext, TencentRequest, action
@@ -56,16 +56,12 @@ class CopyPersonRequest(TencentRequest):
     GroupIds: list[str]
 
 
-class GetPersonGroupInfoRequest(TencentRequest):
+class GetPersonGroupInfoRequest(PageRequest):
     PersonId: str
-    Offset: int = Field(0, ge=0)
-    Limit: int = Field(10, ge=1)
 
 
-class GetPersonListRequest(TencentRequest):
+class GetPersonListRequest(PageRequest):
     GroupId: str
-    Offset: int = Field(0, ge=0)
-    Limit: int = Field(10, ge=1)
 
 
 class GroupIdRequest(TencentRequest):
@@ -77,8 +73,7 @@ def _descriptions(infos: list[PersonExDescriptionInfo]) -> list[tuple[int, str]]
 
 
 def _similar_person(ctx: ActionContext, group_id: str, embedding, level: int) -> str:  # type: ignore[no-untyped-def]
-    """UniquePersonControl: the PersonId of a person of the group this face matches at the level's FAR, or
-    ""."""
+    """UniquePersonControl: the PersonId of a person of the group this face matches at the level's FAR, or ""."""
     gallery = ctx.runtime.gallery
     try:
         outcome = gallery.search(ctx.account_id, [group_id], "face", embedding[None], 1, by_group=False)
@@ -133,22 +128,11 @@ def create_person(req: CreatePersonRequest, ctx: ActionContext) -> dict:
     }
 
 
-@action("DeletePerson", PersonIdRequest)
-def delete_person(req: PersonIdRequest, ctx: ActionContext) -> dict:
-    ctx.runtime.gallery.delete_person(ctx.account_id, req.PersonId)
-    return {}
-
-
-@action("DeletePersonFromGroup", PersonGroupRequest)
-def delete_person_from_group(req: PersonGroupRequest, ctx: ActionContext) -> dict:
-    ctx.runtime.gallery.delete_person_from_group(ctx.account_id, req.PersonId, req.GroupId)
-    return {}
-
-
-@action("ModifyPersonBaseInfo", ModifyPersonBaseInfoRequest)
-def modify_person_base_info(req: ModifyPersonBaseInfoRequest, ctx: ActionContext) -> dict:
-    ctx.runtime.gallery.modify_person_base(ctx.account_id, req.PersonId, req.PersonName, req.Gender)
-    return {}
+gallery_update("DeletePerson", PersonIdRequest, "delete_person", "PersonId")
+gallery_update("DeletePersonFromGroup", PersonGroupRequest, "delete_person_from_group", "PersonId", "GroupId")
+gallery_update(
+    "ModifyPersonBaseInfo", ModifyPersonBaseInfoRequest, "modify_person_base", "PersonId", "PersonName", "Gender"
+)
 
 
 @action("ModifyPersonGroupInfo", ModifyPersonGroupInfoRequest)
@@ -175,9 +159,7 @@ def get_person_base_info(req: PersonIdRequest, ctx: ActionContext) -> dict:
 
 @action("GetPersonGroupInfo", GetPersonGroupInfoRequest)
 def get_person_group_info(req: GetPersonGroupInfoRequest, ctx: ActionContext) -> dict:
-    groups, total, version = ctx.runtime.gallery.person_groups(
-        ctx.account_id, req.PersonId, req.Offset, page_limit(req.Limit, 100)
-    )
+    groups, total, version = ctx.runtime.gallery.person_groups(ctx.account_id, req.PersonId, *req.page(100))
     return {
         "PersonGroupInfos": [{"GroupId": g.group_id, "PersonExDescriptions": g.ex_descriptions} for g in groups],
         "GroupNum": total,
@@ -188,7 +170,7 @@ def get_person_group_info(req: GetPersonGroupInfoRequest, ctx: ActionContext) ->
 @action("GetPersonList", GetPersonListRequest)
 def get_person_list(req: GetPersonListRequest, ctx: ActionContext) -> dict:
     persons, person_num, face_num, version = ctx.runtime.gallery.list_persons(
-        ctx.account_id, req.GroupId, req.Offset, page_limit(req.Limit, 1000)
+        ctx.account_id, req.GroupId, *req.page(1000)
     )
     return {
         "PersonInfos": [

@@ -71,8 +71,7 @@ def _validate(req: SearchRequest, max_groups: int, max_persons: int, persons: in
 
 
 def _query_faces(ctx: ActionContext, req: SearchRequest, version: str) -> list[tuple[dict, np.ndarray | None]]:
-    """(FaceRect, embedding or None when the face fails QualityControl) for each face searched, largest
-    first."""
+    """(FaceRect, embedding or None when the face fails QualityControl) for each face searched, largest first."""
     vision = ctx.runtime.vision
     img = load_image(ctx, req.Image, req.Url, req.NeedRotateDetection)
     faces = vision.detect(img, max_faces=req.MaxFaceNum, min_face_size=req.MinFaceSize)

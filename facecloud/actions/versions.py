@@ -4,9 +4,7 @@ GetUpgradeGroupFaceModelVersionJobList, GetUpgradeGroupFaceModelVersionResult, R
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from facecloud.actions.groups import page_limit
+from facecloud.actions.groups import PageRequest
 from facecloud.gallery.versions import JobInfo, failed_faces_url
 from facecloud.gateway.registry import ActionContext, TencentRequest, action
 from facecloud.vision.versions import DEFAULT_VERSION
@@ -17,9 +15,8 @@ class UpgradeGroupFaceModelVersionRequest(TencentRequest):
     FaceModelVersion: str | None = None
 
 
-class JobListRequest(TencentRequest):
-    Offset: int = Field(0, ge=0)
-    Limit: int = Field(10, ge=1)
+class JobListRequest(PageRequest):
+    pass
 
 
 class JobIdRequest(TencentRequest):
@@ -45,7 +42,7 @@ def _job_info(job: JobInfo) -> dict:
 
 @action("GetUpgradeGroupFaceModelVersionJobList", JobListRequest)
 def job_list(req: JobListRequest, ctx: ActionContext) -> dict:
-    jobs, total = ctx.runtime.version_jobs.jobs(ctx.account_id, req.Offset, page_limit(req.Limit, 1000))
+    jobs, total = ctx.runtime.version_jobs.jobs(ctx.account_id, *req.page(1000))
     return {"JobInfos": [_job_info(j) for j in jobs], "JobNum": total}
 
 

@@ -1,5 +1,4 @@
-"""`facecloud billing ...`: quote and plan from the price list; top-ups, packs, settlement and bills for
-operators."""
+"""`facecloud billing ...`: quote and plan from the price list; top-ups, packs, settlement and bills for operators."""
 
 from __future__ import annotations
 
@@ -9,9 +8,16 @@ import typer
 
 from facecloud.billing.catalog import default_catalog
 from facecloud.billing.pricing import parse_pack_size, plan, quote
-from facecloud.cli_common import DatabaseUrl, DataDir, fail, open_runtime, print_json
-from facecloud.errors import ApiError
-from facecloud.runtime import Runtime
+from facecloud.cli_common import (
+    AccountRef,
+    DatabaseUrl,
+    DataDir,
+    account_id_of,
+    failing_on_errors,
+    open_runtime,
+    print_for_account,
+    print_json,
+)
 
 billing_app = typer.Typer(no_args_is_help=True, help="Prices, packs, usage, settlement and bills.")
 packs_app = typer.Typer(no_args_is_help=True, help="Prepaid packs of an account.")
@@ -23,24 +29,11 @@ Service = Annotated[
     str,
     typer.Option("--service", help="detect, landmarks, compare, verify, search, multi_search, person_mgmt or liveness"),
 ]
-AccountRef = Annotated[str, typer.Argument(help="AppId, SecretId or name")]
 Month = Annotated[str | None, typer.Option("--month", help="YYYY-MM in the billing time zone")]
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(billing_app, name="billing")
-
-
-def _bad(message: str) -> None:
-    fail(ApiError("InvalidParameterValue", message))
-
-
-def _account(runtime: Runtime, ref: str) -> int:
-    try:
-        return runtime.accounts.find(ref).id
-    except ApiError as error:
-        fail(error)
-        raise
 
 
 @billing_app.command("quote")
@@ -56,11 +49,9 @@ def quote_command(
     ] = None,
 ) -> None:
     """The cost of one month of N calls with those packs bought (free pack -> packs -> postpaid tier)."""
-    try:
+    with failing_on_errors(bad_values=True):
         sizes = [parse_pack_size(p) for item in packs or [] for p in item.split(",") if p.strip()]
         print_json(quote(default_catalog(), service, calls, sizes))
-    except ValueError as error:
-        _bad(str(error))
 
 
 @billing_app.command("plan")
@@ -70,10 +61,8 @@ def plan_command(
     shown: Annotated[int, typer.Option("--shown", help="How many of the cheapest alternatives to print.")] = 10,
 ) -> None:
     """The cheapest mix of packs and postpaid for a yearly volume, with the alternatives compared."""
-    try:
+    with failing_on_errors(bad_values=True):
         print_json(plan(default_catalog(), service, calls_per_year, shown))
-    except ValueError as error:
-        _bad(str(error))
 
 
 @billing_app.command("topup")
@@ -85,18 +74,18 @@ def topup_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add money to an account's balance (lifts arrears once it covers the debt and the freeze)."""
-    runtime = open_runtime(data_dir, database_url)
-    try:
-        print_json(runtime.billing.top_up(_account(runtime, account), amount, reference))
-    except ApiError as error:
-        fail(error)
+    print_for_account(
+        account,
+        data_dir,
+        database_url,
+        lambda runtime, account_id: runtime.billing.top_up(account_id, amount, reference),
+    )
 
 
 @billing_app.command("wallet")
 def wallet_command(account: AccountRef, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Balance, freeze and arrears of an account."""
-    runtime = open_runtime(data_dir, database_url)
-    print_json(runtime.billing.wallet(_account(runtime, account)))
+    print_for_account(account, data_dir, database_url, lambda runtime, account_id: runtime.billing.wallet(account_id))
 
 
 @billing_app.command("usage")
@@ -109,7 +98,7 @@ def usage_command(
 ) -> None:
     """Usage of a month per service (free / pack / postpaid), or per day with --daily."""
     runtime = open_runtime(data_dir, database_url)
-    account_id = _account(runtime, account)
+    account_id = account_id_of(runtime, account)
     if daily:
         print_json(runtime.billing.usage_daily(account_id, month))
     else:
@@ -124,7 +113,7 @@ def alerts_command(
 ) -> None:
     """The alert outbox (newest first)."""
     runtime = open_runtime(data_dir, database_url)
-    print_json(runtime.billing.alerts(_account(runtime, account) if account else None))
+    print_json(runtime.billing.alerts(account_id_of(runtime, account) if account else None))
 
 
 @packs_app.command("buy")
@@ -138,20 +127,15 @@ def packs_buy(
 ) -> None:
     """Buy prepaid packs from the account's available balance (valid one year; no refund)."""
     runtime = open_runtime(data_dir, database_url)
-    account_id = _account(runtime, account)
-    try:
+    account_id = account_id_of(runtime, account)
+    with failing_on_errors(bad_values=True):
         calls = parse_pack_size(size)
         print_json([runtime.billing.buy_pack(account_id, service, calls) for _ in range(count)])
-    except ValueError as error:
-        _bad(str(error))
-    except ApiError as error:
-        fail(error)
 
 
 @packs_app.command("list")
 def packs_list(account: AccountRef, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
-    runtime = open_runtime(data_dir, database_url)
-    print_json(runtime.billing.packs(_account(runtime, account)))
+    print_for_account(account, data_dir, database_url, lambda runtime, account_id: runtime.billing.packs(account_id))
 
 
 @billing_app.command("settle")
@@ -163,19 +147,14 @@ def settle_command(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Issue the bills of a finished month (default: the previous month). Idempotent: run it as often as you
-    like."""
+    """Issue the bills of a finished month (default: the previous month). Idempotent: run it as often as you like."""
     runtime = open_runtime(data_dir, database_url)
     billing = runtime.billing
-    try:
+    with failing_on_errors(bad_values=True):
         if account:
-            bills = [billing.settle(_account(runtime, account), month or billing.previous_month())]
+            bills = [billing.settle(account_id_of(runtime, account), month or billing.previous_month())]
         else:
             bills = billing.settle_month(month) if month else billing.settle_due()
-    except ApiError as error:
-        fail(error)
-    except ValueError as error:
-        _bad(str(error))
     billing.webhook.deliver_pending()
     print_json(bills)
 
@@ -185,5 +164,6 @@ def bill_show(
     account: AccountRef, month: Month = None, data_dir: DataDir = None, database_url: DatabaseUrl = None
 ) -> None:
     """The bills of an account (one month with --month), each with one line per service."""
-    runtime = open_runtime(data_dir, database_url)
-    print_json(runtime.billing.bills(_account(runtime, account), month))
+    print_for_account(
+        account, data_dir, database_url, lambda runtime, account_id: runtime.billing.bills(account_id, month)
+    )

@@ -7,13 +7,24 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, MappedColumn, mapped_column
 
 from facecloud.billing.money import DecimalText, Money
-from facecloud.db import Base, UtcDateTime
+from facecloud.db import Base, UtcDateTime, account_ref, serial_key
 
-# BIGINT on PostgreSQL; INTEGER on SQLite, where only an INTEGER PRIMARY KEY autoincrements (rowid).
-BigId = BigInteger().with_variant(Integer, "sqlite")
+
+def service_name(**options: bool | str) -> MappedColumn[str]:
+    """A billed service of the price list (detect, search, ...)."""
+    return mapped_column(String(32), **options)
+
+
+class CallSplit:
+    """Calls of one service and how they were covered: free quota, prepaid packs, postpaid."""
+
+    calls: Mapped[int] = mapped_column(BigInteger, default=0)
+    free_calls: Mapped[int] = mapped_column(BigInteger, default=0)
+    pack_calls: Mapped[int] = mapped_column(BigInteger, default=0)
+    postpaid_calls: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class UsageEntry(Base):
@@ -21,10 +32,10 @@ class UsageEntry(Base):
 
     __tablename__ = "billing_usage_entries"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = serial_key()
     request_id: Mapped[str] = mapped_column(String(64), unique=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    service: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[int] = account_ref()
+    service: Mapped[str] = service_name()
     action: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     month: Mapped[str] = mapped_column(String(7))  # YYYY-MM in the billing time zone
@@ -35,33 +46,25 @@ class UsageEntry(Base):
     __table_args__ = (Index("ix_billing_usage_entries_account_month", "account_id", "month"),)
 
 
-class UsageMonth(Base):
+class UsageMonth(CallSplit, Base):
     """Counters of one account, service and month (sums of the ledger)."""
 
     __tablename__ = "billing_usage_monthly"
 
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
-    service: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[int] = account_ref(primary_key=True)
+    service: Mapped[str] = service_name(primary_key=True)
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
-    calls: Mapped[int] = mapped_column(BigInteger, default=0)
-    free_calls: Mapped[int] = mapped_column(BigInteger, default=0)
-    pack_calls: Mapped[int] = mapped_column(BigInteger, default=0)
-    postpaid_calls: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class UsageDay(Base):
+class UsageDay(CallSplit, Base):
     """Counters of one account, service and day (sums of the ledger)."""
 
     __tablename__ = "billing_usage_daily"
 
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
-    service: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[int] = account_ref(primary_key=True)
+    service: Mapped[str] = service_name(primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     month: Mapped[str] = mapped_column(String(7))
-    calls: Mapped[int] = mapped_column(BigInteger, default=0)
-    free_calls: Mapped[int] = mapped_column(BigInteger, default=0)
-    pack_calls: Mapped[int] = mapped_column(BigInteger, default=0)
-    postpaid_calls: Mapped[int] = mapped_column(BigInteger, default=0)
 
     __table_args__ = (Index("ix_billing_usage_daily_account_month", "account_id", "month"),)
 
@@ -71,9 +74,9 @@ class Pack(Base):
 
     __tablename__ = "billing_packs"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    service: Mapped[str] = mapped_column(String(32))
+    id: Mapped[int] = serial_key(Integer())
+    account_id: Mapped[int] = account_ref(index=True)
+    service: Mapped[str] = service_name()
     size: Mapped[int] = mapped_column(BigInteger)
     price: Mapped[Decimal] = mapped_column(Money)
     purchased_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -84,12 +87,11 @@ class Pack(Base):
 
 
 class Wallet(Base):
-    """An account's money: balance (may go negative after a bill it could not cover) and the part of it
-    frozen."""
+    """An account's money: balance (may go negative after a bill it could not cover) and the part of it frozen."""
 
     __tablename__ = "billing_wallets"
 
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    account_id: Mapped[int] = account_ref(primary_key=True)
     balance: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
     frozen: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
     # 120% of the last bill: what settlement asked to freeze (frozen < freeze_target only while in arrears).
@@ -103,8 +105,8 @@ class WalletEntry(Base):
 
     __tablename__ = "billing_wallet_entries"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    id: Mapped[int] = serial_key()
+    account_id: Mapped[int] = account_ref(index=True)
     kind: Mapped[str] = mapped_column(String(16))  # topup | pack_purchase | bill | freeze_release | freeze
     amount: Mapped[Decimal] = mapped_column(Money)  # change of the balance
     frozen_change: Mapped[Decimal] = mapped_column(Money)  # change of the frozen amount
@@ -118,8 +120,8 @@ class Bill(Base):
 
     __tablename__ = "billing_bills"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    id: Mapped[int] = serial_key(Integer())
+    account_id: Mapped[int] = account_ref()
     month: Mapped[str] = mapped_column(String(7))
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     total: Mapped[Decimal] = mapped_column(Money)
@@ -131,18 +133,14 @@ class Bill(Base):
     __table_args__ = (UniqueConstraint("account_id", "month", name="uq_billing_bills_account_month"),)
 
 
-class BillLine(Base):
+class BillLine(CallSplit, Base):
     """One service on a bill: its calls, how they were covered, the tier reached and the postpaid amount."""
 
     __tablename__ = "billing_bill_lines"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = serial_key(Integer())
     bill_id: Mapped[int] = mapped_column(ForeignKey("billing_bills.id"), index=True)
-    service: Mapped[str] = mapped_column(String(32))
-    calls: Mapped[int] = mapped_column(BigInteger)
-    free_calls: Mapped[int] = mapped_column(BigInteger)
-    pack_calls: Mapped[int] = mapped_column(BigInteger)
-    postpaid_calls: Mapped[int] = mapped_column(BigInteger)
+    service: Mapped[str] = service_name()
     tier: Mapped[int] = mapped_column(Integer)
     unit_price: Mapped[Decimal] = mapped_column(DecimalText)
     amount: Mapped[Decimal] = mapped_column(Money)
@@ -153,11 +151,11 @@ class Alert(Base):
 
     __tablename__ = "billing_alerts"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    id: Mapped[int] = serial_key(Integer())
+    account_id: Mapped[int] = account_ref(index=True)
     kind: Mapped[str] = mapped_column(String(16))  # pack_low | pack_exhausted | arrears
     pack_id: Mapped[int | None] = mapped_column(ForeignKey("billing_packs.id"), nullable=True)
-    service: Mapped[str] = mapped_column(String(32), default="")
+    service: Mapped[str] = service_name(default="")
     message: Mapped[str] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
 from facecloud.billing import wallet
 from facecloud.billing.catalog import Catalog
 from facecloud.billing.models import Pack
 from facecloud.billing.money import fmt
 from facecloud.billing.periods import one_year_later
+from facecloud.db import insert_row
 from facecloud.errors import ApiError
 
 
@@ -29,18 +30,18 @@ def buy(
             f"The pack costs {fmt(price)} CNY; the available balance is {fmt(state.available)} CNY.",
             f"资源包价格 {fmt(price)} 元，可用余额 {fmt(state.available)} 元。",
         )
-    pack_id = conn.execute(
-        insert(Pack.__table__).values(
-            account_id=account_id,
-            service=service,
-            size=size,
-            price=price,
-            purchased_at=at,
-            expires_at=one_year_later(at, zone),
-            remaining=size,
-            low_alerted=False,
-            exhausted_alerted=False,
-        )
-    ).inserted_primary_key[0]
+    pack_id = insert_row(
+        conn,
+        Pack.__table__,
+        account_id=account_id,
+        service=service,
+        size=size,
+        price=price,
+        purchased_at=at,
+        expires_at=one_year_later(at, zone),
+        remaining=size,
+        low_alerted=False,
+        exhausted_alerted=False,
+    )
     wallet.change(conn, state, "pack_purchase", -price, reference=f"pack:{pack_id}", at=at)
-    return int(pack_id)
+    return pack_id

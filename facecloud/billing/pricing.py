@@ -90,8 +90,7 @@ def quote(catalog: Catalog, service: str, calls: int, packs: list[int]) -> dict[
 
 
 def _year_cost(catalog: Catalog, service: str, monthly_calls: list[int], pack_capacity: int) -> dict[str, object]:
-    """A year of months with packs bought at its start: packs cover calls beyond the free pack until used
-    up."""
+    """A year of months with packs bought at its start: packs cover calls beyond the free pack until used up."""
     free = pack = postpaid = 0
     amount = ZERO
     left = pack_capacity

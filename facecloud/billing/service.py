@@ -157,8 +157,7 @@ class Billing:
     def usage_daily(
         self, account_id: int, month: str | None = None, service: str | None = None
     ) -> list[dict[str, object]]:
-        """Per day and service: calls and their free / pack / postpaid split (days in the billing time
-        zone)."""
+        """Per day and service: calls and their free / pack / postpaid split (days in the billing time zone)."""
         with self.db.engine.connect() as conn:
             return usage.daily(conn, account_id, month or self.current_month(), service)
 

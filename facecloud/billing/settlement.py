@@ -14,6 +14,7 @@ from facecloud.billing.models import Bill, BillLine, UsageMonth, Wallet, WalletE
 from facecloud.billing.money import ZERO, cny
 from facecloud.billing.periods import month_of, next_month
 from facecloud.billing.pricing import MonthCharge, month_charge
+from facecloud.db import insert_row
 from facecloud.errors import ApiError
 
 
@@ -92,18 +93,18 @@ def settle(conn: Connection, catalog: Catalog, account_id: int, month: str, at: 
         freeze_target=cny(total * catalog.freeze_ratio),
         at=at,
     )
-    bill_id = conn.execute(
-        insert(Bill.__table__).values(
-            account_id=account_id,
-            month=month,
-            issued_at=at,
-            total=total,
-            freeze_released=released,
-            freeze_target=state.freeze_target,
-            balance_after=state.balance,
-            in_arrears=state.in_arrears,
-        )
-    ).inserted_primary_key[0]
+    bill_id = insert_row(
+        conn,
+        Bill.__table__,
+        account_id=account_id,
+        month=month,
+        issued_at=at,
+        total=total,
+        freeze_released=released,
+        freeze_target=state.freeze_target,
+        balance_after=state.balance,
+        in_arrears=state.in_arrears,
+    )
     if lines:
         conn.execute(
             insert(BillLine.__table__),
@@ -122,4 +123,4 @@ def settle(conn: Connection, catalog: Catalog, account_id: int, month: str, at: 
                 for line in lines
             ],
         )
-    return int(bill_id), True
+    return bill_id, True

@@ -1,8 +1,7 @@
 """Write transactions that read, decide and write without a race between processes.
 
 SQLite: BEGIN IMMEDIATE takes the database's write lock before the first read. PostgreSQL: a transaction-
-scoped advisory lock per account serialises the writers of one account (metering, purchases, settlement, top-
-ups)."""
+scoped advisory lock per account serialises the writers of one account (metering, purchases, settlement, top- ups)."""
 
 from __future__ import annotations
 

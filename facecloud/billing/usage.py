@@ -1,5 +1,4 @@
-"""Read models for the console and the CLI: usage by service, day and month; packs; bills; the alert
-outbox."""
+"""Read models for the console and the CLI: usage by service, day and month; packs; bills; the alert outbox."""
 
 from __future__ import annotations
 

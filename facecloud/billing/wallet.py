@@ -1,9 +1,7 @@
-"""The wallet: balance, freeze and arrears of an account, changed only together with an append-only wallet
-entry.
+"""The wallet: balance, freeze and arrears of an account, changed only together with an append-only wallet entry.
 
 Arrears rule: after a change, `frozen` = the part of the balance that can hold the freeze target (120% of the
-last bill), and the account is in arrears while the balance cannot cover that target (a negative balance
-included)."""
+last bill), and the account is in arrears while the balance cannot cover that target (a negative balance included)."""
 
 from __future__ import annotations
 
@@ -60,8 +58,7 @@ def change(
     freeze_target: Decimal | None = None,
     at: datetime | None = None,
 ) -> WalletState:
-    """Apply `amount` to the balance (and a new freeze target), re-derive freeze and arrears, append the
-    entry."""
+    """Apply `amount` to the balance (and a new freeze target), re-derive freeze and arrears, append the entry."""
     at = at or utcnow()
     amount = cny(amount)
     balance = state.balance + amount

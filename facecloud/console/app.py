@@ -89,7 +89,7 @@ class Console:
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ]
         for module in (signin, pages_account, pages_gallery, pages_try, pages_operator):
-            for path, methods, access, handler in module.PAGES:
+            for path, methods, access, handler in module.PAGES.routes:
                 routes.append(Route(path, page(self, access, handler), methods=methods))
         return routes
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from facecloud.console.web import Ctx
+from facecloud.console.web import Ctx, Pages
 from facecloud.errors import ApiError
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -18,6 +18,8 @@ SPLIT = (
     ("pack_calls", "pack", "Prepaid packs"),
     ("postpaid_calls", "postpaid", "Postpaid"),
 )
+
+PAGES = Pages("account")
 CHART_MONTHS = 12
 
 
@@ -47,6 +49,7 @@ def months_back(month: str, count: int) -> list[str]:
     return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - count + 1, index + 1)]
 
 
+@PAGES.get("/usage")
 def usage(ctx: Ctx) -> Response:
     account, billing = ctx.account, ctx.runtime.billing
     month = month_param(ctx)
@@ -111,6 +114,7 @@ def monthly_chart(months: list[str], rows: list[dict[str, Any]]) -> dict[str, An
     return {"type": "bar", "stacked": True, "labels": months, "datasets": datasets}
 
 
+@PAGES.get("/packs")
 def packs(ctx: Ctx) -> Response:
     account, billing = ctx.account, ctx.runtime.billing
     names = service_names(ctx)
@@ -154,6 +158,7 @@ def size_label(size: int) -> str:
     return f"{size:,} calls"
 
 
+@PAGES.post("/packs/buy")
 def buy_pack(ctx: Ctx) -> Response:
     account = ctx.account
     try:
@@ -171,6 +176,7 @@ def buy_pack(ctx: Ctx) -> Response:
     return ctx.redirect("/console/packs", "ok", message)
 
 
+@PAGES.get("/bills")
 def bills(ctx: Ctx) -> Response:
     account, billing = ctx.account, ctx.runtime.billing
     names = service_names(ctx)
@@ -181,6 +187,7 @@ def bills(ctx: Ctx) -> Response:
     return ctx.render("bills.html", bills=views, wallet=wallet_view(billing.wallet(account.id)))
 
 
+@PAGES.get("/alerts")
 def alerts(ctx: Ctx) -> Response:
     account = ctx.account
     names = service_names(ctx)
@@ -192,6 +199,7 @@ def alerts(ctx: Ctx) -> Response:
     return ctx.render("alerts.html", alerts=rows, webhook=webhook)
 
 
+@PAGES.get("/quote")
 def quote(ctx: Ctx) -> Response:
     billing = ctx.runtime.billing
     form = {
@@ -239,6 +247,7 @@ def parse_size(text: str) -> int:
     return parse_pack_size(text)
 
 
+@PAGES.get("/keys")
 def keys(ctx: Ctx) -> Response:
     account = ctx.account
     return ctx.render(
@@ -246,6 +255,7 @@ def keys(ctx: Ctx) -> Response:
     )
 
 
+@PAGES.post("/keys/rotate")
 def rotate_key(ctx: Ctx) -> Response:
     account = ctx.account
     keep_old = ctx.param("keep_old") == "on"
@@ -257,15 +267,3 @@ def rotate_key(ctx: Ctx) -> Response:
     return ctx.render(
         "keys.html", keys=ctx.runtime.accounts.keys(account.id), current=ctx.session.secret_id, new_key=creds
     )
-
-
-PAGES = [
-    ("/usage", ["GET"], "account", usage),
-    ("/packs", ["GET"], "account", packs),
-    ("/packs/buy", ["POST"], "account", buy_pack),
-    ("/bills", ["GET"], "account", bills),
-    ("/alerts", ["GET"], "account", alerts),
-    ("/quote", ["GET"], "account", quote),
-    ("/keys", ["GET"], "account", keys),
-    ("/keys/rotate", ["POST"], "account", rotate_key),
-]

@@ -14,8 +14,10 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from facecloud.console.invoke import invoke
-from facecloud.console.web import Ctx
+from facecloud.console.web import Ctx, Pages
 from facecloud.errors import ApiError
+
+PAGES = Pages("account")
 
 PAGE = 1000  # the largest Limit GetGroupList and GetPersonList accept
 SCAN_PAGES = 20  # a name search looks at most at this many pages
@@ -42,6 +44,7 @@ def _when(timestamp_ms: object) -> datetime | None:
     return datetime.fromtimestamp(int(timestamp_ms) / 1000, UTC) if timestamp_ms else None  # type: ignore[call-overload]
 
 
+@PAGES.get("/groups")
 def groups(ctx: Ctx) -> Response:
     query = ctx.param("q")
     found = [
@@ -64,6 +67,7 @@ def groups(ctx: Ctx) -> Response:
     return ctx.render("groups.html", groups=rows, total=len(found), query=query, shown=SHOWN)
 
 
+@PAGES.post("/groups")
 def create_group(ctx: Ctx) -> Response:
     group_id = ctx.param("group_id")
     invoke(
@@ -79,6 +83,7 @@ def create_group(ctx: Ctx) -> Response:
     return ctx.redirect("/console/groups", "ok", ctx._("Group {id} created.", id=group_id))
 
 
+@PAGES.post("/groups/{group_id}/delete")
 def delete_group(ctx: Ctx) -> Response:
     group_id = ctx.request.path_params["group_id"]
     invoke(ctx.runtime, ctx.account, "DeleteGroup", {"GroupId": group_id})
@@ -87,6 +92,7 @@ def delete_group(ctx: Ctx) -> Response:
     return ctx.redirect("/console/groups", "ok", ctx._("Group {id} deleted.", id=group_id))
 
 
+@PAGES.get("/groups/{group_id}")
 def persons(ctx: Ctx) -> Response:
     group_id = ctx.request.path_params["group_id"]
     group = invoke(ctx.runtime, ctx.account, "GetGroupInfo", {"GroupId": group_id})
@@ -119,6 +125,7 @@ def persons(ctx: Ctx) -> Response:
     )
 
 
+@PAGES.post("/groups/{group_id}/persons")
 def create_person(ctx: Ctx) -> Response:
     group_id = ctx.request.path_params["group_id"]
     person_id = ctx.param("person_id")
@@ -150,6 +157,7 @@ def create_person(ctx: Ctx) -> Response:
     )
 
 
+@PAGES.post("/groups/{group_id}/persons/{person_id}/delete")
 def delete_person(ctx: Ctx) -> Response:
     group_id, person_id = ctx.request.path_params["group_id"], ctx.request.path_params["person_id"]
     invoke(ctx.runtime, ctx.account, "DeletePerson", {"PersonId": person_id})
@@ -160,13 +168,3 @@ def delete_person(ctx: Ctx) -> Response:
 
 def _group_href(group_id: str) -> str:
     return f"/console/groups/{quote(group_id, safe='')}"
-
-
-PAGES = [
-    ("/groups", ["GET"], "account", groups),
-    ("/groups", ["POST"], "account", create_group),
-    ("/groups/{group_id}/delete", ["POST"], "account", delete_group),
-    ("/groups/{group_id}", ["GET"], "account", persons),
-    ("/groups/{group_id}/persons", ["POST"], "account", create_person),
-    ("/groups/{group_id}/persons/{person_id}/delete", ["POST"], "account", delete_person),
-]

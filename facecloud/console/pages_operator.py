@@ -9,14 +9,18 @@ from starlette.responses import Response
 
 from facecloud.billing.periods import previous_month
 from facecloud.console.pages_account import MONTH, pack_view, service_names, shown_size, wallet_view
-from facecloud.console.web import Ctx
+from facecloud.console.web import Ctx, Pages
 from facecloud.errors import ApiError
 
+PAGES = Pages("operator")
 
+
+@PAGES.get("/operator/accounts")
 def accounts(ctx: Ctx) -> Response:
     return ctx.render("operator/accounts.html", accounts=ctx.runtime.accounts.list(), created=None)
 
 
+@PAGES.post("/operator/accounts")
 def create_account(ctx: Ctx) -> Response:
     name = ctx.param("name")
     if not name:
@@ -25,6 +29,7 @@ def create_account(ctx: Ctx) -> Response:
     return ctx.render("operator/accounts.html", accounts=ctx.runtime.accounts.list(), created=creds)
 
 
+@PAGES.post("/operator/accounts/{account_id:int}/status")
 def set_account_status(ctx: Ctx) -> Response:
     account_id = int(ctx.request.path_params["account_id"])
     status = "disabled" if ctx.param("status") == "disabled" else "active"
@@ -44,12 +49,14 @@ def account_param(ctx: Ctx) -> int:
     return ctx.runtime.accounts.get(int(value)).id
 
 
+@PAGES.get("/operator/topups")
 def topups(ctx: Ctx) -> Response:
     billing = ctx.runtime.billing
     rows = [{"account": a, "wallet": wallet_view(billing.wallet(a.id))} for a in ctx.runtime.accounts.list()]
     return ctx.render("operator/topups.html", rows=rows, accounts=[r["account"] for r in rows])
 
 
+@PAGES.post("/operator/topups")
 def top_up(ctx: Ctx) -> Response:
     account_id = account_param(ctx)
     wallet = ctx.runtime.billing.top_up(account_id, ctx.param("amount"), reference=ctx.param("reference"))
@@ -66,6 +73,7 @@ def top_up(ctx: Ctx) -> Response:
     )
 
 
+@PAGES.get("/operator/packs")
 def pack_sales(ctx: Ctx) -> Response:
     billing = ctx.runtime.billing
     names = service_names(ctx)
@@ -86,6 +94,7 @@ def pack_sales(ctx: Ctx) -> Response:
     )
 
 
+@PAGES.post("/operator/packs")
 def sell_pack(ctx: Ctx) -> Response:
     account_id = account_param(ctx)
     size = int(ctx.param("size") or 0)
@@ -103,6 +112,7 @@ def sell_pack(ctx: Ctx) -> Response:
     )
 
 
+@PAGES.get("/operator/settlement")
 def settlement(ctx: Ctx) -> Response:
     billing = ctx.runtime.billing
     accounts_list = ctx.runtime.accounts.list()
@@ -120,6 +130,7 @@ def settlement(ctx: Ctx) -> Response:
     )
 
 
+@PAGES.post("/operator/settlement/run")
 def run_settlement(ctx: Ctx) -> Response:
     issued = ctx.runtime.billing.settle_due()
     return ctx.redirect(
@@ -133,6 +144,7 @@ def run_settlement(ctx: Ctx) -> Response:
     )
 
 
+@PAGES.post("/operator/settlement/account")
 def settle_account(ctx: Ctx) -> Response:
     account_id = account_param(ctx)
     month = ctx.param("month")
@@ -154,17 +166,3 @@ def settle_account(ctx: Ctx) -> Response:
             total=bill["total"],
         ),
     )
-
-
-PAGES = [
-    ("/operator/accounts", ["GET"], "operator", accounts),
-    ("/operator/accounts", ["POST"], "operator", create_account),
-    ("/operator/accounts/{account_id:int}/status", ["POST"], "operator", set_account_status),
-    ("/operator/topups", ["GET"], "operator", topups),
-    ("/operator/topups", ["POST"], "operator", top_up),
-    ("/operator/packs", ["GET"], "operator", pack_sales),
-    ("/operator/packs", ["POST"], "operator", sell_pack),
-    ("/operator/settlement", ["GET"], "operator", settlement),
-    ("/operator/settlement/run", ["POST"], "operator", run_settlement),
-    ("/operator/settlement/account", ["POST"], "operator", settle_account),
-]

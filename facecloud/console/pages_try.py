@@ -20,11 +20,13 @@ from starlette.responses import Response
 from facecloud.console.invoke import invoke, new_request_id
 from facecloud.console.pages_account import service_names
 from facecloud.console.snippets import snippets
-from facecloud.console.web import HERE, Ctx
+from facecloud.console.web import HERE, Ctx, Pages
 from facecloud.errors import ApiError
 from facecloud.gateway.envelope import failure, success
 from facecloud.gateway.registry import registry
 from facecloud.vision.image import decode_bytes
+
+PAGES = Pages("account")
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 SHOWN_PX = 720  # the longer side of the picture drawn in the page
@@ -69,10 +71,12 @@ class Picture:
         return max(self.width, self.height) / 22
 
 
+@PAGES.get("/try")
 def show(ctx: Ctx) -> Response:
     return _render(ctx, BY_NAME["DetectFace"], group_id="", result=None)
 
 
+@PAGES.post("/try")
 def run(ctx: Ctx) -> Response:
     chosen = BY_NAME.get(ctx.param("action"))
     if chosen is None:
@@ -249,6 +253,7 @@ def _billed_services(ctx: Ctx) -> dict[str, str]:
     return billed
 
 
+@PAGES.get("/faces/{face_id}")
 def face_thumbnail(ctx: Ctx) -> Response:
     """The JPEG the gallery keeps for one of this account's faces; a neutral silhouette where it keeps none
     (thumbnails turned off, or faces enrolled before they were kept)."""
@@ -257,10 +262,3 @@ def face_thumbnail(ctx: Ctx) -> Response:
     if jpeg is None:
         return Response(NO_FACE.read_bytes(), media_type="image/svg+xml", headers={**headers, "X-Thumbnail": "none"})
     return Response(jpeg, media_type="image/jpeg", headers=headers)
-
-
-PAGES = [
-    ("/try", ["GET"], "account", show),
-    ("/try", ["POST"], "account", run),
-    ("/faces/{face_id}", ["GET"], "account", face_thumbnail),
-]

@@ -9,8 +9,10 @@ from starlette.responses import RedirectResponse, Response
 
 from facecloud.console.i18n import COOKIE as LANGUAGE_COOKIE
 from facecloud.console.i18n import DEFAULT_LOCALE, LOCALES
-from facecloud.console.web import Ctx
+from facecloud.console.web import Ctx, Pages
 from facecloud.errors import ApiError
+
+PAGES = Pages("public")
 
 FAILURE_DELAY_S = 0.5
 LANGUAGE_MAX_AGE_S = 365 * 86400
@@ -26,6 +28,7 @@ def _redirect_back(location: str) -> Response:
     return RedirectResponse(location, status_code=303)
 
 
+@PAGES.get("/signin")
 def show(ctx: Ctx) -> Response:
     if ctx.session.kind:
         return ctx.redirect("/console/")
@@ -37,6 +40,7 @@ def show(ctx: Ctx) -> Response:
     )
 
 
+@PAGES.post("/signin")
 def submit(ctx: Ctx) -> Response:
     client = ctx.request.client.host if ctx.request.client else "unknown"
     kind = "operator" if ctx.param("kind") == "operator" else "account"
@@ -96,6 +100,7 @@ def _refuse(ctx: Ctx, kind: str, message: str, status: int) -> Response:
     )
 
 
+@PAGES.post("/signout")
 def sign_out(ctx: Ctx) -> Response:
     if ctx.session.kind == "operator":
         # The cookie may have been copied: end every operator session, not just this browser's.
@@ -104,6 +109,7 @@ def sign_out(ctx: Ctx) -> Response:
     return ctx.redirect("/console/signin", "info", "Signed out.")
 
 
+@PAGES.get("/lang/{locale}")
 def choose_language(ctx: Ctx) -> Response:
     """Sets the language cookie (a preference, not a privilege: a plain GET) and goes back."""
     locale = ctx.request.path_params["locale"]
@@ -112,11 +118,3 @@ def choose_language(ctx: Ctx) -> Response:
     response = _redirect_back(_safe_next(ctx.param("next"), "/console/"))
     response.set_cookie(LANGUAGE_COOKIE, locale, max_age=LANGUAGE_MAX_AGE_S, path="/console", samesite="lax")
     return response
-
-
-PAGES = [
-    ("/signin", ["GET"], "public", show),
-    ("/signin", ["POST"], "public", submit),
-    ("/signout", ["POST"], "public", sign_out),
-    ("/lang/{locale}", ["GET"], "public", choose_language),
-]

@@ -123,6 +123,28 @@ def _redirect(location: str, htmx: bool) -> Response:
 Handler = Callable[[Ctx], Response]
 
 
+class Pages:
+    """The routes of one console module, each declared on its handler (`@PAGES.get("/usage")`), all with one
+    access level (public, account or operator)."""
+
+    def __init__(self, access: str) -> None:
+        self.access = access
+        self.routes: list[tuple[str, list[str], str, Handler]] = []
+
+    def get(self, path: str) -> Callable[[Handler], Handler]:
+        return self._route(path, "GET")
+
+    def post(self, path: str) -> Callable[[Handler], Handler]:
+        return self._route(path, "POST")
+
+    def _route(self, path: str, method: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.routes.append((path, [method], self.access, handler))
+            return handler
+
+        return register
+
+
 def page(console: Any, access: str, handler: Handler) -> Callable[[Request], Any]:
     """An endpoint around a sync handler. access: "public", "account" or "operator"."""
 

@@ -1,5 +1,4 @@
-"""The gallery: groups, persons and faces behind a repository over SQLAlchemy, and the vector index they
-feed."""
+"""The gallery: groups, persons and faces behind a repository over SQLAlchemy, and the vector index they feed."""
 
 from facecloud.gallery.records import FaceInput, SearchOutcome
 from facecloud.gallery.service import Gallery

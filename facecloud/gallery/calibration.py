@@ -1,18 +1,13 @@
 """Search candidate Scores: cosine -> Tencent's 0..100 gallery scale, from a table fitted on LFW identities.
 
-Tencent's guide for search: at a 10k-face gallery, Score 70/80/90 = search false-accept rate 1%/0.1%/0.01%;
-at 100k
-faces 80/90/100 = 1%/0.1%/0.01%. A search of N faces false-accepts about N times as often as one
-comparison, so per
+Tencent's guide for search: at a 10k-face gallery, Score 70/80/90 = search false-accept rate 1%/0.1%/0.01%; at 100k
+faces 80/90/100 = 1%/0.1%/0.01%. A search of N faces false-accepts about N times as often as one comparison, so per
 comparison those are FAR 1e-6/1e-7/1e-8 at both sizes: Score = 10 * (-log10 FAR_pair) + 10, the same law as
-CompareFace's 40/50/60 = 1e-3/1e-4/1e-5. The table therefore reuses the vision part's ScoreCalibration
-machinery,
-but is fitted for the range search needs (FAR down to 1e-9): the empirical impostor tail of LFW (about 7
-million
-cross-identity pairs) resolves FAR to ~1e-6; below that the tail is extrapolated with an exponential fit of
-log FAR against cosine over FAR 1e-4..1e-6, which decays slower than the true (lighter-than-exponential)
-tail, so the
-extrapolated cosines are conservative (a Score is never higher than the data supports).
+CompareFace's 40/50/60 = 1e-3/1e-4/1e-5. The table therefore reuses the vision part's ScoreCalibration machinery, but is
+fitted for the range search needs (FAR down to 1e-9): the empirical impostor tail of LFW (about 7 million cross-identity
+pairs) resolves FAR to ~1e-6; below that the tail is extrapolated with an exponential fit of log FAR against cosine over
+FAR 1e-4..1e-6, which decays slower than the true (lighter-than-exponential) tail, so the extrapolated cosines are
+conservative (a Score is never higher than the data supports).
 scripts/fit_search_calibration.py fits it and writes data/search_calibration.json."""
 
 from __future__ import annotations

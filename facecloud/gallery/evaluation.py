@@ -1,10 +1,8 @@
 """Rank-1 identification on LFW through the real gallery (database + vector index + search).
 
-Protocol: every person with >= 2 photos is enrolled with their first photo (sorted file names) and each of
-their
-other photos is a probe; every person with one photo is enrolled too, as a distractor. A probe is correct
-when the
-top SearchFaces candidate is its person. Embeddings come from facecloud's vision pipeline."""
+Protocol: every person with >= 2 photos is enrolled with their first photo (sorted file names) and each of their other
+photos is a probe; every person with one photo is enrolled too, as a distractor. A probe is correct when the top
+SearchFaces candidate is its person. Embeddings come from facecloud's vision pipeline."""
 
 from __future__ import annotations
 

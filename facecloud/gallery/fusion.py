@@ -1,11 +1,8 @@
 """The person-level feature used by SearchPersons and VerifyPerson.
 
-Fusion: the L2-normalised mean of the person's L2-normalised face embeddings. With SFace's cosine geometry
-the mean
-points at the centre of the person's faces, so pose/lighting noise of single photos averages out
-(VerifyPerson is then
-a comparison against the identity rather than its best photo). A person with one face has that face as
-feature."""
+Fusion: the L2-normalised mean of the person's L2-normalised face embeddings. With SFace's cosine geometry the mean
+points at the centre of the person's faces, so pose/lighting noise of single photos averages out (VerifyPerson is then a
+comparison against the identity rather than its best photo). A person with one face has that face as feature."""
 
 from __future__ import annotations
 

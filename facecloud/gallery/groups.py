@@ -128,31 +128,7 @@ class Groups(IndexSync):
             group.updated_at = utcnow()
 
     def _modified_descriptions(self, session: Session, group: GroupRow, updates: list[tuple[int, str]]) -> list[str]:
-        names = list(group.ex_descriptions or [])
-        for index, value in updates:
-            if index < 0 or index >= check.MAX_DESCRIPTIONS:
-                raise ApiError(
-                    "InvalidParameterValue.GroupExDescriptionsExceed",
-                    "At most 5 GroupExDescriptions.",
-                    "人员库自定义描述字段最多 5 个。",
-                )
-            if index < len(names):
-                names[index] = value
-            elif index == len(names):
-                names.append(value)
-            else:
-                raise ApiError(
-                    "InvalidParameterValue",
-                    "GroupExDescriptionIndex skips a field: add fields in order.",
-                    "GroupExDescriptionIndex 跳过了字段：请按顺序添加字段。",
-                )
-        if len(set(names)) != len(names):
-            raise ApiError(
-                "FailedOperation.DuplicatedGroupDescription",
-                "GroupExDescriptions must differ.",
-                "人员库自定义描述字段名称不能重复。",
-            )
-        check.group_descriptions(names)
+        names = check.updated_group_descriptions(list(group.ex_descriptions or []), updates)
         if len(names) > len(group.ex_descriptions or []):
             for membership in session.scalars(select(MembershipRow).where(MembershipRow.group_pk == group.id)):
                 membership.ex_descriptions = (list(membership.ex_descriptions or []) + [""] * len(names))[: len(names)]

@@ -1,7 +1,5 @@
-"""LFW embeddings for calibration and identification evaluation: every image of lfw-dev embedded once
-(largest face),
-through the service's own vision pipeline, and cached as .npz so that fitting and evaluating are
-repeatable."""
+"""LFW embeddings for calibration and identification evaluation: every image of lfw-dev embedded once (largest face),
+through the service's own vision pipeline, and cached as .npz so that fitting and evaluating are repeatable."""
 
 from __future__ import annotations
 
@@ -21,8 +19,7 @@ def lfw_images(lfw_dir: Path) -> list[tuple[str, Path]]:
 
 
 def pipeline_embedder(pipeline) -> Embedder:  # type: ignore[no-untyped-def]
-    """Embeds the largest face of an image file with facecloud's vision pipeline (None when no face is
-    found)."""
+    """Embeds the largest face of an image file with facecloud's vision pipeline (None when no face is found)."""
 
     def embed(path: Path) -> np.ndarray | None:
         image = pipeline.decode(image=base64.b64encode(path.read_bytes()).decode(), url=None, need_rotate=False)
@@ -37,8 +34,7 @@ def pipeline_embedder(pipeline) -> Embedder:  # type: ignore[no-untyped-def]
 def load_lfw_embeddings(
     lfw_dir: Path, embedder: Embedder, cache: Path | None = None
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(embeddings [n,128] float32, identity index per row [n], image names). Images with no face are left
-    out."""
+    """(embeddings [n,128] float32, identity index per row [n], image names). Images with no face are left out."""
     if cache is not None and cache.exists():
         data = np.load(cache, allow_pickle=False)
         return data["embeddings"], data["labels"], list(data["names"])

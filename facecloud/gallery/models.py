@@ -1,28 +1,37 @@
-"""Tables of the gallery: groups, persons (in many groups, with per-group descriptions), faces with their
-embeddings,
+"""Tables of the gallery: groups, persons (in many groups, with per-group descriptions), faces with their embeddings,
 and the change log the vector indexes follow.
 
-Primary keys never come back after a delete (AUTOINCREMENT on SQLite), so an index key always names one
-row."""
+Primary keys never come back after a delete (AUTOINCREMENT on SQLite), so an index key always names one row."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, MappedColumn, mapped_column
 
-from facecloud.db import Base, UtcDateTime
-
-# SQLite only auto-increments an INTEGER PRIMARY KEY; BIGINT elsewhere.
-BigId = BigInteger().with_variant(Integer, "sqlite")
+from facecloud.db import Base, UtcDateTime, account_ref, serial_key
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class GroupRow(Base):
+def created_now() -> MappedColumn[datetime]:
+    """When the row was written (UTC)."""
+    return mapped_column(UtcDateTime, default=utcnow)
+
+
+class _OwnedNamedRow:
+    """A group or a person: its key, the account that owns it and Tencent's name of it (at most 60 characters)."""
+
+    id: Mapped[int] = serial_key()
+    account_id: Mapped[int] = account_ref(index=True)
+    name: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = created_now()
+
+
+class GroupRow(_OwnedNamedRow, Base):
     __tablename__ = "gallery_groups"
     __table_args__ = (
         UniqueConstraint("account_id", "group_id", name="uq_gallery_groups_account_group"),
@@ -30,32 +39,24 @@ class GroupRow(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     group_id: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(60))
     tag: Mapped[str] = mapped_column(String(40), default="")
     ex_descriptions: Mapped[list[str]] = mapped_column(JSON, default=list)
     face_model_version: Mapped[str] = mapped_column(String(8))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-class PersonRow(Base):
+class PersonRow(_OwnedNamedRow, Base):
     __tablename__ = "gallery_persons"
     __table_args__ = (
         UniqueConstraint("account_id", "person_id", name="uq_gallery_persons_account_person"),
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     person_id: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(60))
     gender: Mapped[int] = mapped_column(Integer, default=0)
     # The person-level feature (see fusion.py), float32 bytes; recomputed whenever the person's faces change.
     feature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class MembershipRow(Base):
@@ -67,14 +68,14 @@ class MembershipRow(Base):
     )
     # One value per description field of the group (same order), "" where unset.
     ex_descriptions: Mapped[list[str]] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    created_at: Mapped[datetime] = created_now()
 
 
 class FaceRow(Base):
     __tablename__ = "gallery_faces"
     __table_args__ = ({"sqlite_autoincrement": True},)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = serial_key()
     face_id: Mapped[str] = mapped_column(String(32), unique=True)
     person_pk: Mapped[int] = mapped_column(ForeignKey("gallery_persons.id", ondelete="CASCADE"), index=True)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalised
@@ -82,7 +83,7 @@ class FaceRow(Base):
     y: Mapped[int] = mapped_column(Integer, default=0)
     width: Mapped[int] = mapped_column(Integer, default=0)
     height: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    created_at: Mapped[datetime] = created_now()
 
 
 class ChangeRow(Base):
@@ -94,7 +95,7 @@ class ChangeRow(Base):
     __tablename__ = "gallery_changes"
     __table_args__ = ({"sqlite_autoincrement": True},)
 
-    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = serial_key()
     account_id: Mapped[int] = mapped_column(Integer)
     op: Mapped[str] = mapped_column(String(16))
     group_pk: Mapped[int] = mapped_column(BigInteger)
@@ -102,8 +103,7 @@ class ChangeRow(Base):
 
 
 class StateRow(Base):
-    """Key/value facts about the gallery as a whole (its epoch: a new database means every saved index is
-    stale)."""
+    """Key/value facts about the gallery as a whole (its epoch: a new database means every saved index is stale)."""
 
     __tablename__ = "gallery_state"
 
@@ -116,7 +116,7 @@ class AccountCounterRow(Base):
 
     __tablename__ = "gallery_account_counters"
 
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = account_ref(primary_key=True, autoincrement=False)
     faces: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
@@ -147,7 +147,7 @@ class VersionJobRow(Base):
     __tablename__ = "gallery_version_jobs"
     __table_args__ = ({"sqlite_autoincrement": True},)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = serial_key()
     job_id: Mapped[str] = mapped_column(String(32), unique=True)
     account_id: Mapped[int] = mapped_column(Integer, index=True)
     group_pk: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -29,8 +29,7 @@ class Persons(IndexSync):
         descriptions: list[tuple[int, str]],
         face: FaceInput,
     ) -> tuple[str, str]:
-        """Creates the person in the group with its first face, in one transaction. Returns (person_id,
-        face_id)."""
+        """Creates the person in the group with its first face, in one transaction. Returns (person_id, face_id)."""
         check.person_id(person_id), check.person_name(name), check.gender(gender)
         with self._write(account_id) as session:
             group = find_group(session, account_id, group_id)

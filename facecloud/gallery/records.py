@@ -56,8 +56,7 @@ class Candidate:
 
 @dataclass(frozen=True)
 class SearchOutcome:
-    """Per query: by group id, candidates best first (one per person). `total` = entries in the groups
-    searched."""
+    """Per query: by group id, candidates best first (one per person). `total` = entries in the groups searched."""
 
     per_query: list[dict[str, list[Candidate]]]
     total: int

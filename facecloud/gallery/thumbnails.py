@@ -12,8 +12,8 @@ from PIL import Image
 from sqlalchemy import ForeignKey, LargeBinary, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from facecloud.db import Base
-from facecloud.gallery.models import BigId, FaceRow, PersonRow
+from facecloud.db import Base, BigId
+from facecloud.gallery.models import FaceRow, PersonRow
 
 JPEG_QUALITY = 80
 MARGIN = 0.25  # of the face box, each side: the crop shows hair and chin, as a person would frame it

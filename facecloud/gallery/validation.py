@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from facecloud.errors import ApiError
 
@@ -20,56 +22,63 @@ def _bad(code: str, message: str, message_zh: str) -> ApiError:
     return ApiError(f"InvalidParameterValue.{code}", message, message_zh)
 
 
-def group_id(value: str) -> str:
-    if len(value.encode()) > MAX_ID_BYTES:
-        raise _bad("GroupIdTooLong", "GroupId is longer than 64 bytes.", "GroupId 长度超过 64 字节。")
-    if not ID_PATTERN.match(value):
-        raise _bad(
-            "GroupIdIllegal",
-            "GroupId may contain only letters, digits and -%@#&_.",
-            "GroupId 只能包含字母、数字和 -%@#&_。",
-        )
-    return value
-
-
-def person_id(value: str) -> str:
-    if len(value.encode()) > MAX_ID_BYTES:
-        raise _bad("PersonIdTooLong", "PersonId is longer than 64 bytes.", "PersonId 长度超过 64 字节。")
-    if not ID_PATTERN.match(value):
-        raise _bad(
-            "PersonIdIllegal",
-            "PersonId may contain only letters, digits and -%@#&_.",
-            "PersonId 只能包含字母、数字和 -%@#&_。",
-        )
-    return value
-
-
 def _printable(value: str) -> bool:
     return value.strip() != "" and all(ch.isprintable() for ch in value)
 
 
+@dataclass(frozen=True)
+class _TextRule:
+    """A kind of text field: a length limit (in `unit`) and a legality test, failing with <Field>TooLong and
+    <Field>Illegal."""
+
+    length: Callable[[str], int]
+    limit: int
+    unit: tuple[str, str]  # en, zh
+    legal: Callable[[str], bool]
+    illegal: tuple[str, str]  # en, zh; {field} is the field's name
+
+    def check(self, field: str, value: str) -> str:
+        if self.length(value) > self.limit:
+            raise _bad(
+                f"{field}TooLong",
+                f"{field} is longer than {self.limit} {self.unit[0]}.",
+                f"{field} 长度超过 {self.limit} {self.unit[1]}。",
+            )
+        if not self.legal(value):
+            raise _bad(f"{field}Illegal", self.illegal[0].format(field=field), self.illegal[1].format(field=field))
+        return value
+
+
+_ID_RULE = _TextRule(
+    lambda value: len(value.encode()),
+    MAX_ID_BYTES,
+    ("bytes", "字节"),
+    lambda value: ID_PATTERN.match(value) is not None,
+    ("{field} may contain only letters, digits and -%@#&_.", "{field} 只能包含字母、数字和 -%@#&_。"),
+)
+_NAME_RULE = _TextRule(
+    len,
+    MAX_NAME_CHARS,
+    ("characters", "个字符"),
+    _printable,
+    ("{field} must be 1 to 60 printable characters.", "{field} 须为 1 到 60 个可打印字符。"),
+)
+
+
+def group_id(value: str) -> str:
+    return _ID_RULE.check("GroupId", value)
+
+
+def person_id(value: str) -> str:
+    return _ID_RULE.check("PersonId", value)
+
+
 def group_name(value: str) -> str:
-    if len(value) > MAX_NAME_CHARS:
-        raise _bad("GroupNameTooLong", "GroupName is longer than 60 characters.", "GroupName 长度超过 60 个字符。")
-    if not _printable(value):
-        raise _bad(
-            "GroupNameIllegal",
-            "GroupName must be 1 to 60 printable characters.",
-            "GroupName 须为 1 到 60 个可打印字符。",
-        )
-    return value
+    return _NAME_RULE.check("GroupName", value)
 
 
 def person_name(value: str) -> str:
-    if len(value) > MAX_NAME_CHARS:
-        raise _bad("PersonNameTooLong", "PersonName is longer than 60 characters.", "PersonName 长度超过 60 个字符。")
-    if not _printable(value):
-        raise _bad(
-            "PersonNameIllegal",
-            "PersonName must be 1 to 60 printable characters.",
-            "PersonName 须为 1 到 60 个可打印字符。",
-        )
-    return value
+    return _NAME_RULE.check("PersonName", value)
 
 
 def tag(value: str) -> str:
@@ -121,9 +130,30 @@ def group_descriptions(names: list[str]) -> list[str]:
     return names
 
 
+def updated_group_descriptions(current: list[str], updates: list[tuple[int, str]]) -> list[str]:
+    """Applies (index, value) updates to a group's description fields: an index names a field or adds the next."""
+    names = list(current)
+    for index, value in updates:
+        if index < 0 or index >= MAX_DESCRIPTIONS:
+            raise _bad("GroupExDescriptionsExceed", "At most 5 GroupExDescriptions.", "人员库自定义描述字段最多 5 个。")
+        if index > len(names):
+            raise ApiError(
+                "InvalidParameterValue",
+                "GroupExDescriptionIndex skips a field: add fields in order.",
+                "GroupExDescriptionIndex 跳过了字段：请按顺序添加字段。",
+            )
+        names[index : index + 1] = [value]
+    if len(set(names)) != len(names):
+        raise ApiError(
+            "FailedOperation.DuplicatedGroupDescription",
+            "GroupExDescriptions must differ.",
+            "人员库自定义描述字段名称不能重复。",
+        )
+    return group_descriptions(names)
+
+
 def person_descriptions(current: list[str], updates: list[tuple[int, str]], fields: int) -> list[str]:
-    """Applies (index, value) updates to a person's descriptions in a group that has `fields` description
-    fields."""
+    """Applies (index, value) updates to a person's descriptions in a group that has `fields` description fields."""
     values = (list(current) + [""] * fields)[:fields]
     seen: set[int] = set()
     for index, value in updates:

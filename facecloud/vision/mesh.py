@@ -437,20 +437,12 @@ def _geometry_message_class() -> type:
     ref.field.add(name="landmark_id", number=1, type=Field.TYPE_UINT32, label=Field.LABEL_OPTIONAL)
     ref.field.add(name="weight", number=2, type=Field.TYPE_FLOAT, label=Field.LABEL_OPTIONAL)
     metadata = file.message_type.add(name="GeometryPipelineMetadata")
-    metadata.field.add(
-        name="canonical_mesh",
-        number=1,
-        type=Field.TYPE_MESSAGE,
-        type_name=".facecloud.mediapipe.Mesh3d",
-        label=Field.LABEL_OPTIONAL,
-    )
-    metadata.field.add(
-        name="procrustes_landmark_basis",
-        number=2,
-        type=Field.TYPE_MESSAGE,
-        type_name=".facecloud.mediapipe.WeightedLandmarkRef",
-        label=Field.LABEL_REPEATED,
-    )
+    for name, number, message, label in (
+        ("canonical_mesh", 1, "Mesh3d", Field.LABEL_OPTIONAL),
+        ("procrustes_landmark_basis", 2, "WeightedLandmarkRef", Field.LABEL_REPEATED),
+    ):
+        type_name = f".facecloud.mediapipe.{message}"
+        metadata.field.add(name=name, number=number, type=Field.TYPE_MESSAGE, type_name=type_name, label=label)
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("facecloud.mediapipe.GeometryPipelineMetadata"))

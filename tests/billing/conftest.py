@@ -1,5 +1,4 @@
-"""Billing fixtures: a fresh database (its own data dir) per test, an account in it, and the Billing under
-test."""
+"""Billing fixtures: a fresh database (its own data dir) per test, an account in it, and the Billing under test."""
 
 from __future__ import annotations
 

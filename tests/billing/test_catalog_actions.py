@@ -1,5 +1,4 @@
-"""The price list's action names (catalog.json), the registry's billed services and the official SDK's actions
-agree."""
+"""The price list's action names (catalog.json), the registry's billed services and the official SDK's actions agree."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The meter: each billable call once, by RequestId, committed when record_call returns, paid in the right
-order."""
+"""The meter: each billable call once, by RequestId, committed when record_call returns, paid in the right order."""
 
 from __future__ import annotations
 

@@ -85,8 +85,7 @@ def test_tier_boundaries(calls: int, tier: int, unit: str) -> None:
 
 
 def test_pack_covered_calls_do_not_count_toward_the_tier() -> None:
-    # 10k free + 10M pack + 3M postpaid: tier volume 3,010,000 -> tier 2; without the pack rule it would be
-    # tier 3.
+    # 10k free + 10M pack + 3M postpaid: tier volume 3,010,000 -> tier 2; without the pack rule it would be tier 3.
     q = quote(C, "compare", 13_010_000, [10_000_000])
     assert (q["pack_calls"], q["postpaid_calls"], q["tier"]) == (10_000_000, 3_000_000, 2)
     assert q["total"] == "39400.00"

@@ -248,8 +248,7 @@ def test_person_and_face_actions_and_their_limits(enrolled) -> None:  # type: ig
         "visitors": [],
     }
 
-    # Deleting a group keeps persons that are in other groups; removing from the last group deletes the
-    # person.
+    # Deleting a group keeps persons that are in other groups; removing from the last group deletes the person.
     call(client, "DeleteGroup", {"GroupId": "staff"})
     assert call(client, "GetPersonBaseInfo", {"PersonId": person})["PersonName"] == "General Powell"
     assert error_of(client, "GetPersonBaseInfo", {"PersonId": "Tony_Blair"}) == "InvalidParameterValue.PersonIdNotExist"

@@ -1,8 +1,7 @@
 """The gallery domain on every storage x index combination: {SQLite, PostgreSQL} x {embedded, Milvus server},
 and SQLite x milvus-lite (the single-box Milvus option).
 
-Vectors here are random unit vectors (the domain never sees images); the SDK suite covers the actions on
-real faces."""
+Vectors here are random unit vectors (the domain never sees images); the SDK suite covers the actions on real faces."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Deadlines: a slow handler is answered FailedOperation.RequestTimeout and never billed; a stalled
-body is cut off."""
+"""Deadlines: a slow handler is answered FailedOperation.RequestTimeout and never billed; a stalled body is cut off."""
 
 from __future__ import annotations
 

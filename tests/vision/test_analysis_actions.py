@@ -161,8 +161,7 @@ def test_analyze_face_gives_90_points_inside_the_face(client, counts) -> None:  
                 assert box.X - margin <= point.X <= box.X + box.Width + margin
                 assert box.Y - margin <= point.Y <= box.Y + box.Height + margin
         assert total == 90
-        # Layout sanity: LeftEye is on the image's left, the pupils inside their eyes, the mouth below the
-        # nose.
+        # Layout sanity: LeftEye is on the image's left, the pupils inside their eyes, the mouth below the nose.
         assert shape.LeftPupil[0].X < shape.RightPupil[0].X
         assert min(p.X for p in shape.LeftEye) <= shape.LeftPupil[0].X <= max(p.X for p in shape.LeftEye)
         assert min(p.Y for p in shape.Mouth) > shape.Nose[0].Y

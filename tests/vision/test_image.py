@@ -132,8 +132,7 @@ def web() -> Iterator[str]:
 
 
 def test_url_refuses_loopback_and_bad_urls(web: str) -> None:
-    # Non-public addresses are answered like unreachable hosts (a probe learns nothing about the inside
-    # network).
+    # Non-public addresses are answered like unreachable hosts (a probe learns nothing about the inside network).
     assert error_code(url=f"{web}/face.jpg") == "FailedOperation.ImageDownloadError"
     assert error_code(url="http://localhost/face.jpg") == "FailedOperation.ImageDownloadError"
     assert error_code(url="http://169.254.169.254/latest") == "FailedOperation.ImageDownloadError"

@@ -19,8 +19,7 @@ from facecloud.vision.pipeline import Pipeline
 from tests.conftest import need_data
 from tests.vision.test_compare import DIFFERENT, SAME, b64, compare
 
-# lfw-dev fold 5 pairs: people the calibrations, the CompareMaskFace weights and the Mask classifier were not
-# fitted on.
+# lfw-dev fold 5 pairs: people the calibrations, the CompareMaskFace weights and the Mask classifier were not fitted on.
 MASK_SAME = [
     (("Aitor_Gonzalez", "Aitor_Gonzalez_0001.jpg"), ("Aitor_Gonzalez", "Aitor_Gonzalez_0002.jpg")),
     (("Alec_Baldwin", "Alec_Baldwin_0002.jpg"), ("Alec_Baldwin", "Alec_Baldwin_0004.jpg")),

@@ -42,7 +42,6 @@ class MilvusIndex:
         self._applied_seq, self._epoch = self._read_meta()
 
     # ---- collections
-    # -------------------------------------------------------------------------------------------
     def _collection(self, kind: str) -> str:
         return f"{self.prefix}{kind}"
 
@@ -83,7 +82,6 @@ class MilvusIndex:
         self.client.upsert(self.meta, [{"key": k, "value": v, "dummy": [0.0, 0.0]} for k, v in values.items()])
 
     # ---- state
-    # -------------------------------------------------------------------------------------------------
     @property
     def applied_seq(self) -> int:
         return self._applied_seq
@@ -110,7 +108,6 @@ class MilvusIndex:
         self._applied_seq, self._epoch = seq, epoch
 
     # ---- writes
-    # ------------------------------------------------------------------------------------------------
     def load_entries(self, kind: str, account_id: int, group_pk: int, items: np.ndarray, vectors: np.ndarray) -> None:
         for start in range(0, len(items), INSERT_BATCH):
             rows = [
@@ -145,7 +142,6 @@ class MilvusIndex:
             self.client.delete(self._collection(first.kind), ids=[f"{c.group_pk}:{c.item_pk}" for c in batch])
 
     # ---- reads
-    # -------------------------------------------------------------------------------------------------
     def search(
         self, kind: str, account_id: int, group_pks: Sequence[int], queries: np.ndarray, k: int
     ) -> list[dict[int, list[Hit]]]:
