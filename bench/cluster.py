@@ -1,14 +1,17 @@
 """Three (or --nodes) `facecloud serve` processes on loopback ports over one PostgreSQL database (a fresh one of its
 own), one Milvus server and one Redis: a mixed load spread by the clients over the nodes for --duration seconds,
-one node SIGKILLed half-way and restarted, then the consistency checks. Prints one JSON line.
+one node SIGKILLed half-way (while a CreatePerson is in flight to it) and restarted, then the consistency checks.
+Prints one JSON line.
 
     .venv/bin/python bench/cluster.py --nodes 3 --duration 60
 
-Checks afterwards: ledger rows = billable calls the clients saw answered (by RequestId); gallery rows = index
-entries (the Milvus index every node searches); a write through each node is found by a search through every other
-node; the per-account rate limit holds across nodes (Redis); each billing alert reached the webhook once.
+Checks afterwards: ledger rows = billable calls the clients saw answered (by RequestId; a call whose answer the kill
+lost may be billed); each CreatePerson whose answer the kill lost committed if and only if it was billed; gallery
+rows = index entries (the Milvus index every node searches); a write through each node is found by a search through
+every other node; the per-account rate limit holds across nodes (Redis); each billing alert reached the webhook
+once.
 PostgreSQL: --postgres-url (default FACECLOUD_TEST_DATABASE_URL). Redis: --redis-url (default database 13, so other
-users of the server are not touched). Milvus: --milvus-uri, or one started here (scripts/milvus_server.py)."""
+users of the server are not touched). Milvus: --milvus-uri, or one started here (facecloud/gallery/milvus_server.py)."""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,7 +37,7 @@ from typing import Any
 
 import httpx
 from prerequisites import require_server
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, make_url, text
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -42,6 +46,8 @@ sys.path.insert(0, str(BENCH))
 
 from load import Client, Mix, Outcome, load_images, new_account, percentile  # noqa: E402
 from serving import start_server  # noqa: E402
+
+from facecloud.gallery.milvus_server import spawned  # noqa: E402
 
 RATE_LIMIT_QPS = 5
 
@@ -83,7 +89,15 @@ class Cluster:
 
 
 class SpreadClient(Client):
-    """bench/load.py's client, sending each request to a node the cluster picks."""
+    """bench/load.py's client, sending each request to a node the cluster picks.
+
+    The node killed half-way is killed while a CreatePerson is in flight to it (waiting up to 10 s for one).
+    A CreatePerson whose answer was lost (a connection error: the node died) is noted in `lost_creates` and its
+    PersonId is kept out of the mix's later DeletePersons, so the check afterwards can tell whether it committed."""
+
+    lost_creates: list[str] = []  # shared by every client of the run
+    creating: Counter[str] = Counter()  # CreatePersons in flight, by node URL
+    creating_lock = threading.Lock()
 
     def __init__(self, cluster: Cluster, *args: Any) -> None:
         super().__init__(cluster.urls[0], *args)
@@ -92,7 +106,19 @@ class SpreadClient(Client):
     def send(self, http: httpx.Client, action_name: str, params: dict[str, Any], measured: bool) -> str:
         self.url = self.cluster.pick()
         self.host = self.url.removeprefix("http://")
-        return super().send(http, action_name, params, measured)
+        url, creating = self.url, action_name == "CreatePerson"
+        with self.creating_lock:
+            self.creating[url] += creating
+        try:
+            code = super().send(http, action_name, params, measured)
+        finally:
+            with self.creating_lock:
+                self.creating[url] -= creating
+        if action_name == "CreatePerson" and code.startswith("client:"):
+            self.lost_creates.append(params["PersonId"])
+            if params["PersonId"] in self.mix.persons:
+                self.mix.persons.remove(params["PersonId"])
+        return code
 
 
 class Webhook:
@@ -220,6 +246,12 @@ def cross_node_reads(cluster: Cluster, creds: Any, faces: list[str]) -> dict[str
     return {"checks": checks, "found": found, "consistent": checks == found == len(urls) * (len(urls) - 1)}
 
 
+def wait_for_create_on(url: str, seconds: float) -> None:
+    deadline = time.time() + seconds
+    while SpreadClient.creating[url] <= 0 and time.time() < deadline:
+        time.sleep(0.01)
+
+
 def check_money_and_gallery(
     env: dict[str, str], data_dir: Path, outcomes: list[Outcome], account_ids: list[int]
 ) -> dict[str, Any]:
@@ -240,20 +272,48 @@ def check_money_and_gallery(
                     {"ids": account_ids},
                 ).scalars()
             )
+            unseen_creates = s.scalar(
+                text(
+                    "SELECT count(*) FROM billing_usage_entries WHERE action = 'CreatePerson' "
+                    "AND account_id = ANY(:ids) AND NOT (request_id = ANY(:seen))"
+                ),
+                {"ids": account_ids, "seen": [o.request_id for o in outcomes if o.request_id]},
+            )
+            committed_lost = s.scalar(
+                text("SELECT count(*) FROM gallery_persons WHERE person_id = ANY(:ids)"),
+                {"ids": SpreadClient.lost_creates},
+            )
         seen = {o.request_id for o in outcomes if o.billable}
+        lost_answers = sum(1 for o in outcomes if o.code.startswith("client:"))
         return {
             "ledger": {
                 "billable_seen": len(seen),
                 "ledger_rows": len(rows),
                 "missing_from_ledger": len(seen - rows),
                 "billed_but_not_seen": len(rows - seen),
-                "consistent": seen == rows,
+                "answers_lost_by_the_kill": lost_answers,
+                # A call whose answer the kill lost may have been billed (it committed); no other unseen row may exist.
+                "consistent": not seen - rows and len(rows - seen) <= lost_answers,
+            },
+            # CreatePersons whose answer was lost: each one that committed must have its ledger row, and no ledger row
+            # of a CreatePerson the clients never saw answered may exist without its person.
+            "writes_with_lost_answers": {
+                "create_person_sent": len(SpreadClient.lost_creates),
+                "committed": int(committed_lost or 0),
+                "billed": int(unseen_creates or 0),
+                "consistent": committed_lost == unseen_creates,
             },
             "gallery": runtime.gallery.index_report(),
         }
     finally:
         runtime.gallery.close()
         runtime.close()
+
+
+def drop_database(admin: Engine, database: str) -> None:
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def alerts_delivered_once(env: dict[str, str], data_dir: Path, webhook: Webhook, wait_s: float) -> dict[str, Any]:
@@ -303,17 +363,14 @@ def main() -> None:
     admin = create_engine(args.postgres_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{database}"'))
-    milvus = None
+    resources = ExitStack()  # closed last (also when the run fails): the database, the folder, the Milvus server
+    resources.callback(shutil.rmtree, root, ignore_errors=True)
+    resources.callback(drop_database, admin, database)
     cluster: Cluster | None = None
     try:
         milvus_uri = args.milvus_uri
         if not milvus_uri:
-            milvus = subprocess.Popen(
-                [sys.executable, str(REPO / "scripts" / "milvus_server.py"), "--data", str(root / "milvus")],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            milvus_uri = milvus.stdout.readline().strip()  # type: ignore[union-attr]
+            milvus_uri = resources.enter_context(spawned(root / "milvus"))
         from cryptography.fernet import Fernet
 
         webhook = Webhook()
@@ -359,6 +416,7 @@ def main() -> None:
             client.start()
         victim = 1 % args.nodes
         time.sleep(max(0.0, start + args.duration / 2 - time.time()))
+        wait_for_create_on(cluster.urls[victim], seconds=10)  # kill it with an enrolment in flight, if one comes
         killed_at = time.time() - start
         cluster.kill(victim)
         time.sleep(args.restart_after)
@@ -370,17 +428,17 @@ def main() -> None:
         rate_limit = rate_limit_probe(cluster, accounts[args.accounts + 2])
         cross = cross_node_reads(cluster, accounts[args.accounts + 1], faces)
         alerts = alerts_delivered_once(env, root / "check", webhook, wait_s=45)
+    except BaseException:
+        if cluster is not None:
+            cluster.stop()
+            cluster = None
+        resources.close()
+        raise
     finally:
         if cluster is not None:
             cluster.stop()
     checks = check_money_and_gallery(env, root / "check", outcomes, account_ids[: args.accounts])
-    if milvus is not None:
-        milvus.terminate()
-        milvus.wait(timeout=60)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-    admin.dispose()
-    shutil.rmtree(root, ignore_errors=True)
+    resources.close()
 
     measured = [o for o in outcomes if o.measured]
     latencies = [o.latency_s for o in measured]

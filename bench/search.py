@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python bench/search.py [--sizes 10000,100000,1000000] [--milvus-sizes 10000,100000]
 [--queries 300] [--milvus-uri http://127.0.0.1:19530 (a Milvus server; default: milvus-lite)]
+[--with-milvus-server (start a real Milvus server for --milvus-sizes, as the tests do)]
 
 Galleries are synthetic but shaped like real SFace embeddings: identity centres and per-photo deviations are drawn
 from Gaussians whose covariances are fitted on the LFW embeddings (bench/out/lfw_dev_features.npz, written by
@@ -20,6 +21,8 @@ import resource
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -235,7 +238,30 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--features", type=Path, default=FEATURES)
     parser.add_argument("--milvus-uri", default="", help="a Milvus server for --milvus-sizes (default: milvus-lite)")
+    parser.add_argument("--with-milvus-server", action="store_true", help="start a Milvus server for --milvus-sizes")
     args = parser.parse_args()
+    if args.with_milvus_server:
+        with milvus_server() as uri:
+            args.milvus_uri = uri
+            run(args)
+    else:
+        run(args)
+
+
+@contextmanager
+def milvus_server() -> Iterator[str]:
+    """A real Milvus standalone server (the `milvus` package, as the tests start it) for the run; removed after."""
+    from facecloud.gallery.milvus_server import spawned
+
+    data_dir = Path(tempfile.mkdtemp(prefix="facecloud-bench-milvus-"))
+    try:
+        with spawned(data_dir) as uri:
+            yield uri
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def run(args: argparse.Namespace) -> None:
     require_features(args.features)
     shape = RealShape(args.features)
     results = []

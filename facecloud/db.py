@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -35,6 +36,21 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # will still reach the client. False (the deadline passed) rolls the write back, so a timed-out call leaves nothing
 # behind and a retry starts clean; True means the answer and its billing will follow the commit.
 commit_gate: ContextVar[Callable[[], bool]] = ContextVar("commit_gate", default=lambda: True)
+
+
+class InTransaction(Protocol):
+    """Work that must commit or roll back with the caller's write transaction (the call's ledger row)."""
+
+    def write(self, conn: Connection) -> None:
+        """Runs inside the transaction, after the commit gate said yes, before the commit."""
+
+    def committed(self) -> None:
+        """Runs once that transaction committed."""
+
+
+# Set by the gateway around a billable action: a gallery write runs it in its own transaction, so the write and its
+# ledger row commit together (a node killed between two separate commits would keep the write and bill nothing).
+in_write_transaction: ContextVar[InTransaction | None] = ContextVar("in_write_transaction", default=None)
 
 
 class WriteAbandoned(Exception):

@@ -8,17 +8,17 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from facecloud.billing import packs, settlement, usage, wallet
 from facecloud.billing.alerts import WebhookSender
 from facecloud.billing.catalog import Catalog, default_catalog
-from facecloud.billing.meter import Call, Meter
+from facecloud.billing.meter import Call, Meter, write_calls
 from facecloud.billing.models import Wallet
 from facecloud.billing.money import cny
 from facecloud.billing.periods import aware, month_of, parse_month, previous_month, utcnow
 from facecloud.billing.pricing import plan, quote
-from facecloud.billing.store import write_transaction
+from facecloud.billing.store import lock_accounts, write_transaction
 from facecloud.config import Settings
 from facecloud.db import Database
 from facecloud.errors import ApiError
@@ -51,6 +51,23 @@ class Billing:
         """Meter one billable call; committed when this returns; a RequestId already recorded is ignored."""
         self._check_service(service)
         self.meter.record(Call(account_id, service, action, request_id, aware(at) if at else utcnow()))
+
+    def record_call_in(
+        self, conn: Connection, account_id: int, service: str, action: str, request_id: str, at: datetime | None = None
+    ) -> bool:
+        """Meter one billable call inside the caller's write transaction on this database (`conn`): the ledger row
+        commits or rolls back with it. Returns whether it queued alerts (call alerts_queued() after the commit).
+
+        SQLite: the caller's transaction already holds the write lock; PostgreSQL: takes the account's billing
+        lock, held to the commit. A RequestId already recorded is ignored."""
+        self._check_service(service)
+        lock_accounts(conn, [account_id])
+        call = Call(account_id, service, action, request_id, aware(at) if at else utcnow())
+        return bool(write_calls(conn, [call], self.catalog, self.zone))
+
+    def alerts_queued(self) -> None:
+        """Wake the alert sender (after a commit that queued alerts)."""
+        self.webhook.notify()
 
     # --- money: top-up, packs, settlement ---
     def top_up(self, account_id: int, amount: Decimal | str, reference: str = "") -> dict[str, object]:

@@ -1,4 +1,5 @@
-"""The gallery's write transaction: the account's lock first, the change-log rows last, then the commit gate.
+"""The gallery's write transaction: the account's lock first, then the commit gate and the call's ledger row, the
+change-log rows last.
 
 Writes are serialised per account, not per installation: a write takes its account's lock first (a PostgreSQL
 advisory lock; SQLite has one writer anyway), which is all that uniqueness and the account/group limits need.
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from facecloud.db import Database, WriteAbandoned, commit_gate
+from facecloud.db import Database, WriteAbandoned, commit_gate, in_write_transaction
 from facecloud.gallery.index.base import VectorIndex
 from facecloud.gallery.models import AccountCounterRow, ChangeRow, StateRow
 
@@ -31,18 +32,24 @@ class Writes:
 
     @contextmanager
     def _write(self, account_id: int) -> Iterator[Session]:
-        """One write transaction of the account: its lock first, its change-log rows last, then the commit gate."""
+        """One write transaction of the account: its lock first; then the commit gate and, in the same transaction,
+        the call's ledger row (in_write_transaction); its change-log rows last."""
+        also = in_write_transaction.get()
         with self.db.session() as session:
             self._lock_account(session, account_id)
             log: list[ChangeRow] = []
             session.info["gallery_log"] = log
             yield session
+            if not commit_gate.get()():
+                raise WriteAbandoned
+            if also is not None:
+                also.write(session.connection())
             if log:
                 self._lock_log(session)
                 session.add_all(log)
                 session.flush()
-            if not commit_gate.get()():
-                raise WriteAbandoned
+        if also is not None:
+            also.committed()
 
     def _lock_account(self, session: Session, account_id: int) -> None:
         if self.db.is_sqlite:

@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from facecloud.db import WriteAbandoned, commit_gate
+from facecloud.db import WriteAbandoned, commit_gate, in_write_transaction
 from facecloud.errors import ApiError
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from facecloud.billing import Billing
     from facecloud.runtime import Runtime
 
 API_VERSION = "2020-03-03"
@@ -94,28 +97,54 @@ def _always() -> bool:
     return True
 
 
+class LedgerRow:
+    """The call's ledger row, written inside the handler's gallery write transaction (facecloud.db.
+    in_write_transaction), so a committed write and its ledger row exist together or not at all."""
+
+    def __init__(self, billing: Billing, ctx: ActionContext, service: str, action_name: str) -> None:
+        self._billing = billing
+        self._call = (ctx.account_id, service, action_name, ctx.request_id)
+        self._written = self._alerts = False
+        self.recorded = False  # committed with a write: execute() must not record it again
+
+    def write(self, conn: Connection) -> None:
+        if not self.recorded:  # one row per call, even when a handler commits several writes
+            self._alerts = self._billing.record_call_in(conn, *self._call)
+            self._written = True
+
+    def committed(self) -> None:
+        if self._written and not self.recorded:
+            self.recorded = True
+            if self._alerts:
+                self._billing.alerts_queued()
+
+
 def execute(
     action: Action, request: TencentRequest, ctx: ActionContext, may_commit: Callable[[], bool] = _always
 ) -> dict[str, Any]:
     """Run an action under the metering rule: a billable call is refused in arrears before any work, and recorded
-    once after a success or a billable error, only when may_commit() says its answer will reach the caller."""
+    once after a success or a billable error, only when may_commit() says its answer will reach the caller. A call
+    that writes the gallery records its ledger row in the write's own transaction, after may_commit() said yes."""
     service = action.billed_service(request)
     billing = ctx.runtime.billing if service else None
     if billing:
         billing.ensure_can_bill(ctx.account_id, service)
+    ledger = LedgerRow(billing, ctx, service, action.name) if billing and service else None
     gate = commit_gate.set(may_commit)  # a write commits only while its answer can still reach the caller
+    joined = in_write_transaction.set(ledger)
     try:
         fields = action.handler(request, ctx)
     except WriteAbandoned:
         raise CallAbandoned from None
     except ApiError as error:
-        if billing and error.code in BILLABLE_ERRORS and may_commit():
+        if billing and error.code in BILLABLE_ERRORS and may_commit() and not (ledger and ledger.recorded):
             billing.record_call(ctx.account_id, service, action.name, ctx.request_id)
         raise
     finally:
+        in_write_transaction.reset(joined)
         commit_gate.reset(gate)
     if not may_commit():
         raise CallAbandoned
-    if billing:
+    if billing and not (ledger and ledger.recorded):
         billing.record_call(ctx.account_id, service, action.name, ctx.request_id)
     return fields

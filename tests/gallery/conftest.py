@@ -1,18 +1,15 @@
 """A real Milvus server for the gallery's backend tests: FACECLOUD_TEST_MILVUS_URI, or one started here from the
-`milvus` package (scripts/milvus_server.py, about 15 s) for the whole session. Each test names its own collections
-(a fresh prefix), so tests and xdist workers never see each other's entries."""
+`milvus` package (facecloud/gallery/milvus_server.py, about 15 s) for the whole session. Each test names its own
+collections (a fresh prefix), so tests and xdist workers never see each other's entries."""
 
 from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pytest
-
-from tests.conftest import REPO
 
 
 @pytest.fixture(scope="session")
@@ -25,22 +22,15 @@ def milvus_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         import milvus  # noqa: F401
     except ImportError:
         pytest.skip("Milvus server tests need the `milvus` package (test extras) or FACECLOUD_TEST_MILVUS_URI")
+    from facecloud.gallery.milvus_server import MilvusDidNotStart, spawned
+
     data = tmp_path_factory.mktemp("milvus-server")
-    process = subprocess.Popen(
-        [sys.executable, str(REPO / "scripts" / "milvus_server.py"), "--data", str(data)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline().strip()  # the URI, once the server answers its health check
-    if not line.startswith("http://"):
-        process.kill()
-        pytest.skip(f"the Milvus server did not start (see {data}/logs)")
-    try:
-        yield line
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+    with ExitStack() as stack:
+        try:
+            uri = stack.enter_context(spawned(data))
+        except MilvusDidNotStart as error:
+            pytest.skip(str(error))
+        yield uri
 
 
 @pytest.fixture
