@@ -17,6 +17,7 @@ import numpy as np
 
 from facecloud.config import Settings
 from facecloud.errors import ApiError
+from facecloud.priority import lower_this_thread
 from facecloud.vision import image as images
 from facecloud.vision import model_base, zoo
 from facecloud.vision.detector import DetectedFace
@@ -204,7 +205,13 @@ class Pipeline:
 
     @_locked_once
     def executor(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(max_workers=IMAGES_IN_PARALLEL * self.slots, thread_name_prefix="facecloud-vision")
+        # Only heavy work (CompareFace's two images, bulk enrolment) runs here: at the heavy work's priority.
+        return ThreadPoolExecutor(
+            max_workers=IMAGES_IN_PARALLEL * self.slots,
+            thread_name_prefix="facecloud-vision",
+            initializer=lower_this_thread,
+            initargs=(self.settings.heavy_work_nice,),
+        )
 
     def map(self, work: Callable[[T], R], items: list[T]) -> list[R]:
         """Run independent per-image work side by side (CompareFace's two images: half the latency on 2 cores).
