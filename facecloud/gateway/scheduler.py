@@ -12,10 +12,10 @@ RequestLimitExceeded at once instead of letting the wait grow without bound.
 
 Queue order alone cannot keep a 9 ms DetectFace from waiting behind a 100-200 ms CompareFace that holds the slot,
 nor keep the heavy call's threads from taking the core from a light call (even DeletePerson, which does no model
-work) once both run. So actions fall into two classes by their measured cost (LIGHT_COST_S): each class has its own
-`slots`, and heavy work runs on threads of a lower OS priority (facecloud.priority): a light call starts at once and
-the kernel gives it the core the heavy call was using; the heavy call goes on with what light work leaves (never
-nothing: a niced thread keeps a share of a contended core, and light work is itself bounded by its slots)."""
+work) once both run. So actions fall into two classes by their least measured cost (LIGHT_COST_S): each class has
+its own `slots`, and heavy work runs on threads of a lower OS priority (facecloud.priority): a light call starts at
+once and the kernel gives it the core the heavy call was using; the heavy call goes on with what light work leaves
+(never nothing: a niced thread keeps a share of a contended core, and light work is itself bounded by its slots)."""
 
 from __future__ import annotations
 
@@ -42,8 +42,10 @@ IMAGE_FIELDS = frozenset({"Image", "Url", "ImageA", "ImageB", "UrlA", "UrlB", "I
 DEFAULT_QUEUE_LIMIT = 32
 COST_SMOOTHING = 0.2  # weight of the newest measurement in an action's running mean cost
 INITIAL_COST_S = 0.05
-# Above this measured time in a slot an action is heavy (CompareFace, SearchFaces, CreatePerson: ~100 ms idle);
-# below it light (DetectFace 9, DetectLiveFace 18, AnalyzeFace 24 ms idle on LFW photos).
+# An action whose least time in a slot so far is above this is heavy (CompareFace, SearchFaces, CreatePerson: ~100 ms
+# idle), else light (DetectFace 9, DetectLiveFace 18, AnalyzeFace 24 ms idle on LFW photos). The least time, not the
+# running mean: under load every action's time in a slot grows (a shared machine made DetectFace's mean pass 50 ms
+# and put it behind CompareFace), its uncontended time does not.
 LIGHT_COST_S = 0.05
 LIGHT, HEAVY = "light", "heavy"
 
@@ -147,6 +149,7 @@ class ModelWorkScheduler:
         self._clock = clock
         self._lock = threading.Lock()
         self._cost: dict[str, float] = {}
+        self._least: dict[str, float] = {}
         self._pools = {cls: _SlotPool(self.slots, self.queue_limit, clock, self.cost) for cls in (LIGHT, HEAVY)}
         self._heavy_threads: ThreadPoolExecutor | None = None
 
@@ -154,7 +157,7 @@ class ModelWorkScheduler:
         return self._cost.get(action, INITIAL_COST_S)
 
     def work_class(self, action: str) -> str:
-        return HEAVY if self.cost(action) > self.light_cost_s else LIGHT
+        return HEAVY if self._least.get(action, INITIAL_COST_S) > self.light_cost_s else LIGHT
 
     def slot_for(self, action: str, request_type: type[BaseModel]) -> AbstractContextManager[Runner]:
         """A slot when the action does model work; nothing to wait for otherwise. Gives the runner to call the
@@ -208,4 +211,5 @@ class ModelWorkScheduler:
         with self._lock:
             old = self._cost.get(action)
             self._cost[action] = busy_s if old is None else (1 - COST_SMOOTHING) * old + COST_SMOOTHING * busy_s
+            self._least[action] = min(busy_s, self._least.get(action, busy_s))
             pool.leave()

@@ -162,6 +162,17 @@ def test_a_light_call_does_not_wait_behind_heavy_work() -> None:
     assert log == ["CompareFace", "DetectFace", "CompareFace"]
 
 
+def test_the_class_follows_the_least_time_so_a_slowed_light_action_stays_light() -> None:
+    clock = FakeClock()
+    scheduler = ModelWorkScheduler(slots=1, clock=clock)
+    measure(scheduler, clock, {"DetectFace": 0.01, "CompareFace": 0.2})
+    for _ in range(10):  # the machine is loaded: DetectFace now takes 120 ms in its slot
+        measure(scheduler, clock, {"DetectFace": 0.12})
+    assert scheduler.cost("DetectFace") > scheduler.light_cost_s  # the running mean (queue order) follows the load
+    assert scheduler.work_class("DetectFace") == LIGHT
+    assert scheduler.work_class("CompareFace") == HEAVY
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="threads have their own nice value on Linux only")
 def test_heavy_work_runs_at_a_lower_priority_and_light_work_where_it_is() -> None:
     clock = FakeClock()
