@@ -10,6 +10,9 @@ the closed-loop run (which measures the capacity: requests/s at saturation), eac
 per action: p50/p99 and p99 / idle p50 (the target: <= 3).
 
     .venv/bin/python bench/load.py --duration 45 --clients 16 --workers 2 --open-loop
+
+--capacity R takes R req/s as the capacity instead (the closed loop still runs): two builds compared on a shared
+machine then get the same arrival rates whatever each closed loop measured.
 """
 
 from __future__ import annotations
@@ -315,6 +318,13 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=40)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--open-loop", action="store_true", help="then 50%% and 80%% of capacity, fixed arrivals")
+    parser.add_argument(
+        "--capacity",
+        type=float,
+        default=0.0,
+        help="open loop: rates from this capacity (req/s) instead of the closed loop's, so that an A/B of two builds "
+        "on a shared machine sends both the same arrivals",
+    )
     args = parser.parse_args()
     require_data(LFW)
 
@@ -342,7 +352,7 @@ def main() -> None:
             client.join(timeout=args.duration + 180)
         opened = None
         if args.open_loop:
-            capacity = sum(o.measured for o in outcomes) / args.duration
+            capacity = args.capacity or sum(o.measured for o in outcomes) / args.duration
             opened = open_loop(url, accounts, faces, blank, args, capacity)
         alive = httpx.get(url + "/healthz", timeout=5).status_code == 200
     finally:

@@ -58,6 +58,9 @@ class Settings:
     # wait per action before RequestLimitExceeded (facecloud/gateway/scheduler.py).
     model_work_slots: int = 0
     model_work_queue: int = 32
+    # Nice steps of the threads that run heavy model work (CompareFace, searches, enrolment), so that light calls
+    # take the core from them at once; 0 runs everything at the server's priority (facecloud/priority.py).
+    heavy_work_nice: int = 10
     # Longer side in pixels of the JPEG thumbnail kept per enrolled face (the console shows it); 0 keeps none.
     face_thumbnail_px: int = 96
 

@@ -60,7 +60,10 @@ class ApiEndpoint:
         self.rate_limiter = rate_limiter or ratelimit.MemoryRateLimiter()
         settings = runtime.settings
         self.scheduler = scheduler or ModelWorkScheduler(
-            runtime.vision.slots, settings.model_work_queue, settings.request_timeout_s
+            runtime.vision.slots,
+            settings.model_work_queue,
+            settings.request_timeout_s,
+            heavy_nice=settings.heavy_work_nice,
         )
         self.actions = registry()
 
@@ -158,8 +161,8 @@ class ApiEndpoint:
 
     def _run(self, action: Action, typed: Any, ctx: ActionContext, outcome: CallOutcome) -> dict[str, Any]:
         try:
-            with self.scheduler.slot_for(action.name, action.request):
-                return execute(action, typed, ctx, outcome.commit)
+            with self.scheduler.slot_for(action.name, action.request) as run:
+                return run(lambda: execute(action, typed, ctx, outcome.commit))
         except CallAbandoned:
             # Answered FailedOperation.RequestTimeout already, so it was not billed.
             raise timeout_error(self.runtime.settings.request_timeout_s) from None

@@ -48,14 +48,20 @@ def has_cuda() -> bool:
     return "CUDAExecutionProvider" in available_providers()
 
 
-def ort_session(model: ModelSource, threads: int = 1) -> onnxruntime.InferenceSession:
-    """An ONNX Runtime session of a .onnx path or serialized graph, `threads` per call, CUDA first."""
+def ort_session(model: ModelSource, threads: int = 1, dequantize: bool = False) -> onnxruntime.InferenceSession:
+    """An ONNX Runtime session of a .onnx path or serialized graph, `threads` per call, CUDA first.
+
+    dequantize: for a graph whose weights are stored quantized (DequantizeLinear on constants, e.g. OpenCV Zoo's
+    int8bq models): the weights are dequantized once, when the session is built, instead of on every run (ONNX
+    Runtime keeps such nodes by default, for its own int8 kernels); the arithmetic stays float32."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if dequantize:
+        options.add_session_config_entry("session.disable_quant_qdq", "1")
     source = model if isinstance(model, bytes) else str(model)
     return ort.InferenceSession(source, sess_options=options, providers=available_providers())
 

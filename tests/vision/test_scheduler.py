@@ -1,7 +1,9 @@
-"""The model-work scheduler: slots, bounded queues per action, highest-response-ratio-next between actions."""
+"""The model-work scheduler: slots per work class, bounded queues per action, highest-response-ratio-next between
+actions, heavy work on lower-priority threads."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -9,7 +11,8 @@ import pytest
 
 from facecloud.errors import ApiError
 from facecloud.gateway.registry import registry
-from facecloud.gateway.scheduler import ModelWorkScheduler, does_model_work
+from facecloud.gateway.scheduler import HEAVY, LIGHT, ModelWorkScheduler, does_model_work
+from facecloud.priority import thread_nice
 
 
 class FakeClock:
@@ -39,6 +42,13 @@ def occupy(scheduler: ModelWorkScheduler, action: str, release: threading.Event,
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
+
+
+def measure(scheduler: ModelWorkScheduler, clock: FakeClock, costs: dict[str, float]) -> None:
+    """Give each action a measured cost (its time in a slot) on the fake clock."""
+    for action, cost in costs.items():
+        with scheduler.slot(action):
+            clock.now += cost
 
 
 def at_once() -> threading.Event:
@@ -94,12 +104,10 @@ def test_each_action_has_its_own_bounded_queue() -> None:
 def test_the_freed_slot_goes_to_the_highest_response_ratio() -> None:
     clock = FakeClock()
     scheduler = ModelWorkScheduler(slots=1, clock=clock)
-    for action, cost in (("CompareFace", 1.0), ("DetectFace", 0.1)):  # measured costs: 1 s and 0.1 s
-        with scheduler.slot(action):
-            clock.now += cost
+    measure(scheduler, clock, {"CompareFace": 1.0, "DetectFace": 0.1, "SearchFaces": 0.5})  # all heavy
     release, log = threading.Event(), []
-    holder = occupy(scheduler, "AnalyzeFace", release, log)
-    wait_until(lambda: log == ["AnalyzeFace"])
+    holder = occupy(scheduler, "SearchFaces", release, log)
+    wait_until(lambda: log == ["SearchFaces"])
     heavy = occupy(scheduler, "CompareFace", at_once(), log)  # queued at t
     wait_until(lambda: scheduler.waiting() == {"CompareFace": 1})
     clock.now += 0.5
@@ -112,18 +120,16 @@ def test_the_freed_slot_goes_to_the_highest_response_ratio() -> None:
     holder.join(5)
     heavy.join(5)
     light.join(5)
-    assert log == ["AnalyzeFace", "DetectFace", "CompareFace"]
+    assert log == ["SearchFaces", "DetectFace", "CompareFace"]
 
 
 def test_a_heavy_action_is_not_starved() -> None:
     clock = FakeClock()
     scheduler = ModelWorkScheduler(slots=1, clock=clock)
-    for action, cost in (("CompareFace", 1.0), ("DetectFace", 0.1)):
-        with scheduler.slot(action):
-            clock.now += cost
+    measure(scheduler, clock, {"CompareFace": 1.0, "DetectFace": 0.1, "SearchFaces": 0.5})  # all heavy
     release, log = threading.Event(), []
-    holder = occupy(scheduler, "AnalyzeFace", release, log)
-    wait_until(lambda: log == ["AnalyzeFace"])
+    holder = occupy(scheduler, "SearchFaces", release, log)
+    wait_until(lambda: log == ["SearchFaces"])
     heavy = occupy(scheduler, "CompareFace", at_once(), log)
     wait_until(lambda: scheduler.waiting() == {"CompareFace": 1})
     clock.now += 10.0  # the heavy one has waited 10 costs
@@ -132,7 +138,68 @@ def test_a_heavy_action_is_not_starved() -> None:
     release.set()
     for thread in (holder, heavy, light):
         thread.join(5)
-    assert log == ["AnalyzeFace", "CompareFace", "DetectFace"]
+    assert log == ["SearchFaces", "CompareFace", "DetectFace"]
+
+
+def test_a_light_call_does_not_wait_behind_heavy_work() -> None:
+    """One slot per class: a DetectFace starts while a CompareFace holds the heavy slot, and a second CompareFace
+    waits for the heavy slot although the light one is free."""
+    clock = FakeClock()
+    scheduler = ModelWorkScheduler(slots=1, clock=clock)
+    measure(scheduler, clock, {"CompareFace": 0.2, "DetectFace": 0.01})
+    assert (scheduler.work_class("CompareFace"), scheduler.work_class("DetectFace")) == (HEAVY, LIGHT)
+    release, log = threading.Event(), []
+    heavy = occupy(scheduler, "CompareFace", release, log)
+    wait_until(lambda: log == ["CompareFace"])
+    light = occupy(scheduler, "DetectFace", at_once(), log)
+    light.join(5)
+    assert log == ["CompareFace", "DetectFace"]  # served while the heavy one still runs
+    second_heavy = occupy(scheduler, "CompareFace", at_once(), log)
+    wait_until(lambda: scheduler.waiting() == {"CompareFace": 1})
+    release.set()
+    for thread in (heavy, second_heavy):
+        thread.join(5)
+    assert log == ["CompareFace", "DetectFace", "CompareFace"]
+
+
+def test_the_class_follows_the_least_time_so_a_slowed_light_action_stays_light() -> None:
+    clock = FakeClock()
+    scheduler = ModelWorkScheduler(slots=1, clock=clock)
+    measure(scheduler, clock, {"DetectFace": 0.01, "CompareFace": 0.2})
+    for _ in range(10):  # the machine is loaded: DetectFace now takes 120 ms in its slot
+        measure(scheduler, clock, {"DetectFace": 0.12})
+    assert scheduler.cost("DetectFace") > scheduler.light_cost_s  # the running mean (queue order) follows the load
+    assert scheduler.work_class("DetectFace") == LIGHT
+    assert scheduler.work_class("CompareFace") == HEAVY
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="threads have their own nice value on Linux only")
+def test_heavy_work_runs_at_a_lower_priority_and_light_work_where_it_is() -> None:
+    clock = FakeClock()
+    scheduler = ModelWorkScheduler(slots=1, clock=clock, heavy_nice=5)
+    measure(scheduler, clock, {"CompareFace": 0.2, "DetectFace": 0.01})
+    here = thread_nice()
+    with scheduler.slot("CompareFace") as run:
+        heavy_nice = run(thread_nice)
+    with scheduler.slot("DetectFace") as run:
+        light_nice = run(thread_nice)
+    assert heavy_nice == min(here + 5, 19)
+    assert light_nice == here == thread_nice()  # the caller's own priority is untouched
+
+
+def test_an_error_of_heavy_work_reaches_the_caller_and_frees_the_slot() -> None:
+    clock = FakeClock()
+    scheduler = ModelWorkScheduler(slots=1, clock=clock)
+    measure(scheduler, clock, {"CompareFace": 0.2})
+
+    def fail() -> None:
+        raise ApiError("InvalidParameterValue.NoFaceInPhoto", "No face.", "没有人脸。")
+
+    with pytest.raises(ApiError) as error, scheduler.slot("CompareFace") as run:
+        run(fail)
+    assert error.value.code == "InvalidParameterValue.NoFaceInPhoto"
+    with scheduler.slot("CompareFace") as run:  # the slot came back
+        assert run(lambda: 42) == 42
 
 
 def test_a_wait_past_the_deadline_leaves_the_queue() -> None:
