@@ -1,20 +1,26 @@
 """The embedded vector index: in-process FAISS, one index per (kind, group).
 
-Small groups are searched exactly (IndexFlatIP, float32). A group that grows past `ann_threshold` entries becomes
+Small groups are searched exactly (IndexFlatIP, float32). A group that grows past `ANN_THRESHOLD` entries becomes
 an `IvfRefine` index, the layout of Milvus's SCANN index: an IVF index with 4-bit PQ fast-scan codes
-(IndexIVFPQFastScan, 32 sub-quantizers: 16 bytes per vector, scanned with SIMD lookups about 10x faster than fp16
-vectors) proposes a few hundred candidates, which are re-ranked exactly against fp16 copies of the vectors kept in
-a compact slot store (256 bytes per vector). Why: on face embeddings the 6th-10th neighbours of a query are other
-identities at near-equal similarity scattered over the space, so the coarse stage must scan a large share of the
-lists to keep recall@10 >= 0.95 (3/8 of them with the former fp16 IVF at 1M); fast-scan codes make that scan
-cheap, and the exact re-rank restores the order among the near-ties. Memory per face about 290 bytes: fp16 vector
-256, PQ code 16, candidate id 8, item-of-slot 8, item lookup ~8 (+ centroids); 10M faces ~2.8 GB. The parameters
-(`_nlist_for`, `_nprobe_for`, `SHORTLIST`) were chosen with bench/search_probes.py and measured at 1M and 10M with
-bench/search.py (docs/scaling.md). It is retrained when it has grown 4x since its last training, so the lists stay
-balanced. Training runs in the gallery's maintenance thread (`maintain()`), on a snapshot and off the group's lock,
-never on a request's thread: until it is done the group is searched as before (exactly, or with the old lists), and
-the writes meanwhile are replayed onto the new index. A rebuild from the database stages the vectors (fp16 once a
-group is large) and trains each large group once, before serving.
+(IndexIVFPQFastScan, 64 sub-quantizers of 2 dimensions: 32 bytes per vector, scanned with SIMD table lookups
+several times faster than fp16 vectors) proposes 500-2000 candidates, which are re-ranked exactly against fp16
+copies of the vectors kept in a compact slot store (256 bytes per vector).
+
+Why: on face embeddings the 6th-10th neighbours of a query are other identities at near-equal similarity scattered
+over the space, so the coarse stage must scan a large share of the lists to keep recall@10 >= 0.95 (3/8 of them
+with the former fp16 IVF at 1M); fast-scan codes make that scan cheap, and the exact re-rank restores the order
+among the near-ties (32 sub-quantizers instead of 64 lost a tenth of recall@10 that no shortlist length won back).
+Memory per face about 335 bytes: fp16 vector 256, PQ code 32, candidate id 8, item of each slot 8, item -> slot
+lookup 16 (+ centroids and block padding); 1M faces 335 MB. Parameters: nlist = 2 sqrt(n) as a power of two (2048
+at 1M, 8192 at 10M), 7/16 of the lists probed, a shortlist of n/10,000 candidates (500..2000); chosen with
+bench/search_probes.py and measured with bench/search.py (docs/scaling.md).
+
+It is retrained when it has grown 4x since its last training, so the lists stay balanced, or when removed entries
+(tombstoned, see `IvfRefine.dead`) pass 1/8 of the live ones. Training runs in the gallery's maintenance thread
+(`maintain()`), on a snapshot and off the group's lock, never on a request's thread: until it is done the group is
+searched as before (exactly, or with the old lists), and the writes meanwhile are replayed onto the new index. A
+rebuild from the database stages the vectors (fp16 once a group is large) and trains each large group once, before
+serving.
 
 Per-group indexes make group filtering exact and cheap (no post-filter starving an approximate search) and make
 deleting a group O(1); the price is one copy of a face per group its person belongs to (documented in
@@ -42,8 +48,7 @@ ANN_THRESHOLD = 20_000
 RETRAIN_GROWTH = 4
 MAX_DEAD_SHARE = 0.125  # retrained (dropping removed entries' codes) past this many dead slots per live entry
 TRAIN_SAMPLE_PER_LIST = 40
-PQ_SUBQUANTIZERS = 32  # 4 bits each: 16-byte codes
-SHORTLIST = 256  # candidates re-ranked exactly per query
+PQ_SUBQUANTIZERS = 64  # 4 bits each: 32-byte codes (one per 2 dimensions)
 SLOT_BLOCK = 1 << 16  # the slot store grows by blocks: no reallocation of the whole store as a group grows
 ADD_CHUNK = 1 << 18
 LAYOUT = "ivfpq-fastscan-refine-fp16"
@@ -54,7 +59,14 @@ def _nlist_for(n: int) -> int:
 
 
 def _nprobe_for(nlist: int) -> int:
-    return min(nlist, max(64, nlist // 4))
+    # The 6th-10th neighbours are other identities scattered over the lists: recall@10 against exact at 500 candidates
+    # was 0.946 / 0.960 / 0.970 with 3/8 / 3/8 / 7/16 of the lists at 100k / 1M / 1M faces (bench/search_probes.py).
+    return min(nlist, max(64, nlist * 7 // 16))
+
+
+def _shortlist_for(n: int) -> int:
+    """Candidates re-ranked exactly: the denser the group, the more PQ near-ties around the 10th neighbour."""
+    return int(min(2000, max(500, n // 10_000)))
 
 
 # Everything runs on the calling thread: OpenMP teams only add spin-waiting on a busy host (a query: 20 ms instead of
@@ -157,7 +169,7 @@ class IvfRefine:
     def __init__(self, candidates: faiss.IndexIVFPQFastScan, vectors: list[np.ndarray], owners: list[np.ndarray]):
         self.candidates = candidates
         self.candidates.nprobe = _nprobe_for(candidates.nlist)
-        self.shortlist = SHORTLIST
+        self.shortlist = 0  # candidates re-ranked per query; 0: by the group's size (_shortlist_for)
         self.vectors = vectors  # blocks of SLOT_BLOCK fp16 vectors
         self.owners = owners  # blocks of SLOT_BLOCK item pks, -1 for a free slot
         owner_of_slot = np.concatenate(owners) if owners else np.zeros(0, np.int64)
@@ -247,7 +259,7 @@ class IvfRefine:
         k = min(k, self.size)
         similarities = np.full((len(queries), k), -np.inf, np.float32)
         items = np.full((len(queries), k), -1, np.int64)
-        wanted = max(self.shortlist, k)
+        wanted = max(self.shortlist or _shortlist_for(self.size), k)
         _, candidates = self.candidates.search(queries, wanted + wanted * self.dead // max(1, self.size))
         for row, (query, slots) in enumerate(zip(queries, candidates, strict=True)):
             slots = slots[slots >= 0]
