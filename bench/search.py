@@ -20,6 +20,7 @@ import json
 import platform
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -180,6 +181,10 @@ def exact_top(faces: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     return top.pks
 
 
+def progress(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
+
+
 def directory_bytes(path: Path) -> int:
     return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
 
@@ -205,11 +210,13 @@ def measure(backend: str, size: int, shape: RealShape, queries_n: int, seed: int
             started = time.perf_counter()
             fill_chunk(runtime, account_id, group_pk, first_face, faces)
             fill_s += time.perf_counter() - started
+            progress(f"{size} faces: {first_face + len(faces)} written, db fill {fill_s:.0f} s")
         del faces
         rss_before_rebuild = max_rss_mb()
         started = time.perf_counter()
         gallery.rebuild()
         rebuild_s = time.perf_counter() - started
+        progress(f"{size} faces: rebuilt in {rebuild_s:.0f} s, index {gallery.index.memory_bytes() / 2**30:.2f} GiB")
         index = gallery.index
         latencies, hits1, hits10 = [], 0, 0.0
         for query, expected in zip(queries, truth.pks, strict=True):
