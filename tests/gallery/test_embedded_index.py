@@ -4,8 +4,10 @@ builds it once."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -87,4 +89,30 @@ def test_rebuild_stages_a_large_group_and_serves_it_after_a_restart(
     found = restarted.search(account, ["g"], "face", vectors[5], 1, False).per_query[0][""][0]
     assert found.person_id == "p5"
     restarted.close()
+    runtime.close()
+
+
+def test_a_saved_index_of_the_former_layout_is_rebuilt(tmp_path: Path, vectors: np.ndarray) -> None:
+    runtime = Runtime(settings_in(tmp_path))
+    account = runtime.accounts.find(runtime.accounts.create("a").secret_id).id
+    gallery = runtime.gallery
+    gallery.create_group(account, "g", "G", [], "", "3.0")
+    for n in range(3):
+        gallery.create_person(account, "g", f"p{n}", "P", 0, [], FaceInput(vectors[n]))
+    gallery.close()
+    former = faiss.IndexIVFScalarQuantizer(
+        faiss.IndexFlatIP(128), 128, 1, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
+    )
+    former.train(vectors[:100])
+    former.add_with_ids(vectors[:3], np.arange(1, 4, dtype=np.int64))
+    manifest = json.loads((tmp_path / "gallery-index" / "manifest.json").read_text())
+    face_entry = next(entry for entry in manifest["groups"] if entry["kind"] == "face")
+    face_entry.pop("layout")  # as the former index wrote it
+    faiss.write_index(former, str(tmp_path / "gallery-index" / face_entry["file"]))
+    (tmp_path / "gallery-index" / "manifest.json").write_text(json.dumps(manifest))
+    assert not EmbeddedIndex(tmp_path / "gallery-index").is_current(manifest["epoch"])
+    reopened = Gallery(runtime.db, runtime.settings)  # rebuilt from the database
+    assert isinstance(reopened.index._groups[("face", 1)].index, embedded.ExactIndex)
+    assert reopened.index_report()["consistent"]
+    reopened.close()
     runtime.close()
