@@ -62,12 +62,16 @@ def test_upsert_remove_and_reuse_of_slots(vectors: np.ndarray, monkeypatch: pyte
 
 
 def test_saved_and_loaded_index_answers_the_same(tmp_path: Path, vectors: np.ndarray) -> None:
-    index = IvfRefine.build(np.arange(len(vectors), dtype=np.int64), vectors, seed=4)
-    index.remove(np.arange(10, dtype=np.int64))
+    items = np.arange(len(vectors), dtype=np.int64)
+    index = IvfRefine.build(items, vectors, seed=4)
+    index.remove(np.concatenate([items[:10], items[-5:]]))  # the last slots too: still taken after a load
     index.write(tmp_path / "group")
     loaded = IvfRefine.read(tmp_path / "group")
-    assert loaded.size == index.size and loaded.dead == index.dead == 10
+    assert loaded.size == index.size and loaded.dead == index.dead == 15 and loaded.high == len(vectors)
     assert (loaded.search(vectors[10:40], 10)[1] == index.search(vectors[10:40], 10)[1]).all()
+    loaded.put(np.array([10**6]), vectors[-1:])  # a new slot, not one whose stale code is still a candidate
+    found = loaded.search(vectors[-1:], 10)[1][0]
+    assert found[0] == 10**6 and len(set(found.tolist())) == 10
 
 
 def test_rebuild_stages_a_large_group_and_serves_it_after_a_restart(

@@ -52,6 +52,7 @@ PQ_SUBQUANTIZERS = 64  # 4 bits each: 32-byte codes (one per 2 dimensions)
 SLOT_BLOCK = 1 << 16  # the slot store grows by blocks: no reallocation of the whole store as a group grows
 ADD_CHUNK = 1 << 18
 LAYOUT = "ivfpq-fastscan-refine-fp16"
+FREE, DEAD = -1, -2  # owners of slots without an entry
 
 
 def _nlist_for(n: int) -> int:
@@ -171,12 +172,13 @@ class IvfRefine:
         self.candidates.nprobe = _nprobe_for(candidates.nlist)
         self.shortlist = 0  # candidates re-ranked per query; 0: by the group's size (_shortlist_for)
         self.vectors = vectors  # blocks of SLOT_BLOCK fp16 vectors
-        self.owners = owners  # blocks of SLOT_BLOCK item pks, -1 for a free slot
+        self.owners = owners  # blocks of SLOT_BLOCK item pks; FREE: never used, DEAD: its entry was removed
         owner_of_slot = np.concatenate(owners) if owners else np.zeros(0, np.int64)
         used = np.flatnonzero(owner_of_slot >= 0)
         self.slot_map = SlotMap(owner_of_slot[used], used)
         self.size = len(used)
-        self.high = int(used[-1]) + 1 if len(used) else 0  # slots at and above are unused
+        taken = np.flatnonzero(owner_of_slot != FREE)
+        self.high = int(taken[-1]) + 1 if len(taken) else 0  # slots at and above were never used
         # Slots of removed or replaced entries: their codes stay among the candidates (faiss 1.15.1's fast-scan lists
         # corrupt the codes added after a remove_ids), are skipped at the re-rank and dropped at the next training.
         self.dead = self.high - self.size
@@ -204,7 +206,7 @@ class IvfRefine:
         self.high += count
         while len(self.vectors) * SLOT_BLOCK < self.high:
             self.vectors.append(np.zeros((SLOT_BLOCK, DIM), np.float16))
-            self.owners.append(np.full(SLOT_BLOCK, -1, np.int64))
+            self.owners.append(np.full(SLOT_BLOCK, FREE, np.int64))
         return fresh
 
     def _write(self, slots: np.ndarray, items: np.ndarray, vectors: np.ndarray) -> None:
@@ -251,7 +253,7 @@ class IvfRefine:
         if not len(slots):
             return
         self.slot_map.drop(self._gather(self.owners, slots))
-        self._write(slots, np.full(len(slots), -1, np.int64), np.zeros((len(slots), DIM), np.float16))
+        self._write(slots, np.full(len(slots), DEAD, np.int64), np.zeros((len(slots), DIM), np.float16))
         self.size -= len(slots)
         self.dead += len(slots)
 
