@@ -8,9 +8,11 @@ Galleries are synthetic but shaped like real SFace embeddings: identity centres 
 from Gaussians whose covariances are fitted on the LFW embeddings (bench/out/lfw_dev_features.npz, written by
 bench/fit_calibration.py: run it first), 5 photos per identity; queries are further photos of enrolled identities.
 Each gallery is written to a fresh SQLite database (one group), the index is rebuilt from it through
-Gallery.rebuild() (timed), and searched through the index the service uses (top-10). Recall@k = share of queries
-whose exact top-k (numpy, float32) face ids appear in the index's top-k (recall@1: the same best face). Prints one
-JSON line and saves bench/out/search.png."""
+Gallery.rebuild() (timed: reading the rows, training, adding, saving), and searched through the index the service
+uses (top-10). Recall@k = share of queries whose exact top-k (float32 inner products) face ids appear in the index's
+top-k (recall@1: the same best face). Galleries are generated, written and scored in chunks of CHUNK faces (each
+chunk from its own seed, so it can be regenerated), never as one array: a 10M-face run holds the index, one chunk
+and the running exact top-10 of each query. Prints one JSON line and saves bench/out/search.png."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import json
 import platform
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -37,6 +40,7 @@ from facecloud.runtime import Runtime
 OUT = Path(__file__).resolve().parent / "out"
 FEATURES = OUT / "lfw_dev_features.npz"  # written by bench/fit_calibration.py
 FACES_PER_PERSON = 5
+CHUNK = 200_000  # faces generated, written and scored at a time (a multiple of FACES_PER_PERSON)
 
 
 class RealShape:
@@ -60,8 +64,8 @@ class RealShape:
         return (photos / np.linalg.norm(photos, axis=1, keepdims=True)).astype(np.float32)
 
 
-def fill_database(runtime: Runtime, faces: np.ndarray) -> tuple[int, int]:
-    """One account, one group, len(faces)/5 persons with 5 faces each; returns (account id, group pk)."""
+def create_group(runtime: Runtime) -> tuple[int, int]:
+    """One account with one group; returns (account id, group pk)."""
     account_id = runtime.accounts.find(runtime.accounts.create("bench").secret_id).id
     now = utcnow()
     with runtime.db.session() as session:
@@ -77,82 +81,148 @@ def fill_database(runtime: Runtime, faces: np.ndarray) -> tuple[int, int]:
         )
         session.add(group)
         session.flush()
-        group_pk = group.id
-    persons = len(faces) // FACES_PER_PERSON
-    chunk = 20_000
-    for start in range(0, persons, chunk):
-        stop = min(persons, start + chunk)
-        with runtime.db.session() as session:
-            session.execute(
-                insert(PersonRow),
-                [
-                    {
-                        "id": p + 1,
-                        "account_id": account_id,
-                        "person_id": f"p{p}",
-                        "name": "p",
-                        "gender": 0,
-                        "feature": None,
-                        "created_at": now,
-                    }
-                    for p in range(start, stop)
-                ],
-            )
-            session.execute(
-                insert(MembershipRow),
-                [
-                    {"group_pk": group_pk, "person_pk": p + 1, "ex_descriptions": [], "created_at": now}
-                    for p in range(start, stop)
-                ],
-            )
-            session.execute(
-                insert(FaceRow),
-                [
-                    {
-                        "id": f + 1,
-                        "face_id": str(f + 1),
-                        "person_pk": f // FACES_PER_PERSON + 1,
-                        "embedding": faces[f].tobytes(),
-                        "x": 0,
-                        "y": 0,
-                        "width": 0,
-                        "height": 0,
-                        "created_at": now,
-                    }
-                    for f in range(start * FACES_PER_PERSON, stop * FACES_PER_PERSON)
-                ],
-            )
-    return account_id, group_pk
+        return account_id, group.id
+
+
+def fill_chunk(runtime: Runtime, account_id: int, group_pk: int, first_face: int, faces: np.ndarray) -> None:
+    """Persons of FACES_PER_PERSON faces each, in the group; face pk = first_face + row + 1."""
+    now = utcnow()
+    first_person = first_face // FACES_PER_PERSON
+    persons = range(first_person, first_person + len(faces) // FACES_PER_PERSON)
+    with runtime.db.session() as session:
+        session.execute(
+            insert(PersonRow),
+            [
+                {
+                    "id": p + 1,
+                    "account_id": account_id,
+                    "person_id": f"p{p}",
+                    "name": "p",
+                    "gender": 0,
+                    "feature": None,
+                    "created_at": now,
+                }
+                for p in persons
+            ],
+        )
+        session.execute(
+            insert(MembershipRow),
+            [{"group_pk": group_pk, "person_pk": p + 1, "ex_descriptions": [], "created_at": now} for p in persons],
+        )
+        session.execute(
+            insert(FaceRow),
+            [
+                {
+                    "id": first_face + row + 1,
+                    "face_id": str(first_face + row + 1),
+                    "person_pk": (first_face + row) // FACES_PER_PERSON + 1,
+                    "embedding": face.tobytes(),
+                    "x": 0,
+                    "y": 0,
+                    "width": 0,
+                    "height": 0,
+                    "created_at": now,
+                }
+                for row, face in enumerate(faces)
+            ],
+        )
+
+
+class Gallery:
+    """A synthetic gallery of `size` faces in chunks of CHUNK, each regenerated from (seed, chunk number)."""
+
+    def __init__(self, shape: RealShape, size: int, seed: int) -> None:
+        self.shape, self.size, self.seed = shape, size, seed
+
+    def chunks(self) -> range:
+        return range(0, self.size, CHUNK)
+
+    def _centres(self, rng: np.random.Generator, first_face: int) -> np.ndarray:
+        return self.shape.identities(rng, (min(self.size, first_face + CHUNK) - first_face) // FACES_PER_PERSON)
+
+    def faces(self, first_face: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, first_face])
+        centres = self._centres(rng, first_face)
+        return self.shape.photos(rng, np.repeat(centres, FACES_PER_PERSON, axis=0))
+
+    def queries(self, count: int) -> np.ndarray:
+        """Further photos of `count` enrolled identities."""
+        rng = np.random.default_rng([self.seed, self.size, count])
+        identities = np.sort(rng.choice(self.size // FACES_PER_PERSON, count, replace=False))
+        centres = []
+        for first_face in self.chunks():
+            first, stop = first_face // FACES_PER_PERSON, (first_face + CHUNK) // FACES_PER_PERSON
+            wanted = identities[(identities >= first) & (identities < stop)] - first
+            if len(wanted):
+                centres.append(self._centres(np.random.default_rng([self.seed, first_face]), first_face)[wanted])
+        return self.shape.photos(rng, np.concatenate(centres))
+
+
+class ExactTop:
+    """The running exact top-k face pks of each query over the chunks seen."""
+
+    def __init__(self, queries: np.ndarray, k: int) -> None:
+        self.queries, self.k = queries, k
+        self.scores = np.full((len(queries), 0), -np.inf, np.float32)
+        self.pks = np.zeros((len(queries), 0), np.int64)
+
+    def add(self, first_face: int, faces: np.ndarray) -> None:
+        scores = np.concatenate([self.scores, self.queries @ faces.T], axis=1)
+        chunk_pks = np.broadcast_to(np.arange(len(faces)) + first_face + 1, (len(self.queries), len(faces)))
+        pks = np.concatenate([self.pks, chunk_pks], axis=1)
+        top = np.argpartition(-scores, self.k, axis=1)[:, : self.k]
+        order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable")
+        top = np.take_along_axis(top, order, 1)
+        self.scores, self.pks = np.take_along_axis(scores, top, 1), np.take_along_axis(pks, top, 1)
 
 
 def exact_top(faces: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    scores = queries @ faces.T
-    top = np.argpartition(-scores, k, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1)
-    return np.take_along_axis(top, order, 1) + 1  # face pks are row + 1
+    """Face pks (row + 1) of the exact top-k of each query."""
+    top = ExactTop(queries, k)
+    for start in range(0, len(faces), CHUNK):
+        top.add(start, faces[start : start + CHUNK])
+    return top.pks
+
+
+def progress(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
+
+
+def directory_bytes(path: Path) -> int:
+    return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
+
+
+def max_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def measure(backend: str, size: int, shape: RealShape, queries_n: int, seed: int = 0, milvus_uri: str = "") -> dict:
-    rng = np.random.default_rng(seed)
-    centres = shape.identities(rng, size // FACES_PER_PERSON)
-    faces = shape.photos(rng, np.repeat(centres, FACES_PER_PERSON, axis=0))
-    queries = shape.photos(rng, centres[rng.choice(len(centres), queries_n, replace=False)])
+    gallery_spec = Gallery(shape, size, seed)
+    queries = gallery_spec.queries(queries_n)
+    truth = ExactTop(queries, 10)
     data_dir = Path(tempfile.mkdtemp(prefix="facecloud-bench-"))
     try:
         server = {"milvus_uri": milvus_uri, "milvus_collection_prefix": f"bench{size}_{seed}_"} if milvus_uri else {}
         runtime = Runtime(Settings(data_dir=data_dir, vector_backend=backend, **server))
-        started = time.perf_counter()
-        account_id, group_pk = fill_database(runtime, faces)
-        fill_s = time.perf_counter() - started
-        gallery = runtime.gallery
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        account_id, group_pk = create_group(runtime)
+        gallery = runtime.gallery  # (its first sync builds the index of the empty group: the rebuild below is timed)
+        fill_s = 0.0
+        for first_face in gallery_spec.chunks():
+            faces = gallery_spec.faces(first_face)
+            truth.add(first_face, faces)
+            started = time.perf_counter()
+            fill_chunk(runtime, account_id, group_pk, first_face, faces)
+            fill_s += time.perf_counter() - started
+            progress(f"{size} faces: {first_face + len(faces)} written, db fill {fill_s:.0f} s")
+        del faces
+        rss_before_rebuild = max_rss_mb()
         started = time.perf_counter()
         gallery.rebuild()
         rebuild_s = time.perf_counter() - started
+        progress(f"{size} faces: rebuilt in {rebuild_s:.0f} s, index {gallery.index.memory_bytes() / 2**30:.2f} GiB")
         index = gallery.index
-        latencies, hits1, hits10 = [], 0, 0
-        truth = exact_top(faces, queries, 10)
-        for query, expected in zip(queries, truth, strict=True):
+        latencies, hits1, hits10 = [], 0, 0.0
+        for query, expected in zip(queries, truth.pks, strict=True):
             t0 = time.perf_counter()
             found = index.search("face", account_id, [group_pk], query[None], 10)[0][group_pk]
             latencies.append(time.perf_counter() - t0)
@@ -173,9 +243,10 @@ def measure(backend: str, size: int, shape: RealShape, queries_n: int, seed: int
         if backend == "embedded":
             result["index_bytes"] = index.memory_bytes()
             result["index_mb_per_million"] = round(index.memory_bytes() / size * 1e6 / 2**20, 1)
-            result["process_max_rss_mb"] = round(
-                max(rss_before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024, 1
-            )
+            result["index_disk_bytes"] = directory_bytes(data_dir / "gallery-index")
+            result["layout"] = {group.kind: type(group.index).__name__ for group in index._groups.values()}
+        result["process_max_rss_mb_before_rebuild"] = rss_before_rebuild
+        result["process_max_rss_mb"] = max_rss_mb()
         gallery.close()
         runtime.close()
         return result

@@ -21,6 +21,8 @@ from facecloud.gallery.models import ChangeRow, FaceRow, GroupRow, MembershipRow
 from facecloud.gallery.writes import Writes
 
 SYNC_BATCH = 20_000
+# A rebuild reads each group's rows in chunks of this many (a 10M-face group's rows would take ~7 GB at once).
+REBUILD_CHUNK = 100_000
 # Change-log rows kept behind the newest (and behind what this process's index applied): an index further behind
 # than that (a node down for long) rebuilds from the database instead of replaying.
 LOG_KEEP = 100_000
@@ -163,14 +165,17 @@ class IndexSync(Writes):
                         select(FaceRow.id, FaceRow.embedding)
                         .join(MembershipRow, MembershipRow.person_pk == FaceRow.person_pk)
                         .where(MembershipRow.group_pk == group_pk)
-                    ).all()
-                    loaded += self._load(faces, "face", account_id, group_pk)
+                        .execution_options(yield_per=REBUILD_CHUNK)
+                    )
+                    loaded += sum(self._load(chunk, "face", account_id, group_pk) for chunk in faces.partitions())
                     persons = conn.execute(
                         select(PersonRow.id, PersonRow.feature)
                         .join(MembershipRow, MembershipRow.person_pk == PersonRow.id)
                         .where(MembershipRow.group_pk == group_pk, PersonRow.feature.is_not(None))
-                    ).all()
-                    self._load(persons, "person", account_id, group_pk)
+                        .execution_options(yield_per=REBUILD_CHUNK)
+                    )
+                    for chunk in persons.partitions():
+                        self._load(chunk, "person", account_id, group_pk)
                     if progress is not None:
                         progress(done, len(groups))
         self.index.finish_rebuild(self.epoch, seq)

@@ -1,31 +1,40 @@
 """The embedded vector index: in-process FAISS, one index per (kind, group).
 
-Small groups are searched exactly (IndexFlatIP). A group that grows past `ann_threshold` entries becomes an
-IVF index
-with fp16 vectors (IndexIVFScalarQuantizer QT_fp16): 256 bytes per vector, k-means on a sample (seconds at
-1M), and a
-probe count chosen for recall@10 >= 0.95 against exact search at 1M (bench/search.py measures it). It is retrained
-when it has
-grown 4x since its last training, so the lists stay balanced. Training runs in the gallery's maintenance thread
+Small groups are searched exactly (IndexFlatIP, float32). A group that grows past `ANN_THRESHOLD` entries becomes
+an `IvfRefine` index, the layout of Milvus's SCANN index: an IVF index with 4-bit PQ fast-scan codes
+(IndexIVFPQFastScan, 64 sub-quantizers of 2 dimensions: 32 bytes per vector, scanned with SIMD table lookups
+several times faster than fp16 vectors) proposes 500-2000 candidates, which are re-ranked exactly against fp16
+copies of the vectors kept in a compact slot store (256 bytes per vector).
+
+Why: on face embeddings the 6th-10th neighbours of a query are other identities at near-equal similarity scattered
+over the space, so the coarse stage must scan a large share of the lists to keep recall@10 >= 0.95 (3/8 of them
+with the former fp16 IVF at 1M); fast-scan codes make that scan cheap, and the exact re-rank restores the order
+among the near-ties (32 sub-quantizers instead of 64 lost a tenth of recall@10 that no shortlist length won back).
+Memory per face about 335 bytes: fp16 vector 256, PQ code 32, candidate id 8, item of each slot 8, item -> slot
+lookup 16 (+ centroids and block padding); 1M faces 335 MB. Parameters: nlist = 2 sqrt(n) as a power of two (2048
+at 1M, 8192 at 10M), 7/16 of the lists probed, a shortlist of n/10,000 candidates (500..2000); chosen with
+bench/search_probes.py and measured with bench/search.py (docs/scaling.md): at 10M faces in one group the index takes
+3.22 GB, recall@1 / recall@10 against exact 0.997 / 0.984, a rebuild from the database 558 s, and p50 latency
+39-66 ms on the busy 2-core development host (the 20 ms target is not met there).
+
+It is retrained when it has grown 4x since its last training, so the lists stay balanced, or when removed entries
+(tombstoned, see `IvfRefine.dead`) pass 1/8 of the live ones. Training runs in the gallery's maintenance thread
 (`maintain()`), on a snapshot and off the group's lock, never on a request's thread: until it is done the group is
-searched as before (exactly, or with the old lists), and the writes meanwhile are replayed onto the new index.
+searched as before (exactly, or with the old lists), and the writes meanwhile are replayed onto the new index. A
+rebuild from the database stages the vectors (fp16 once a group is large) and trains each large group once, before
+serving.
 
-Per-group indexes make group filtering exact and cheap (no post-filter starving an approximate search) and
-make
+Per-group indexes make group filtering exact and cheap (no post-filter starving an approximate search) and make
 deleting a group O(1); the price is one copy of a face per group its person belongs to (documented in
-docs/scaling.md). Account isolation follows: a group belongs to one account and searches name groups by
-their keys.
+docs/scaling.md). Account isolation follows: a group belongs to one account and searches name groups by their keys.
 
-The index is saved next to the database (a directory of FAISS files and a manifest holding the database
-epoch and the
-last change-log sequence number it reflects); on start it is loaded and caught up from the change log, or
-rebuilt from
-the database when missing, unreadable or of another epoch."""
+The index is saved next to the database (a directory of FAISS and numpy files and a manifest holding the database
+epoch and the last change-log sequence number it reflects); on start it is loaded and caught up from the change log,
+or rebuilt from the database when missing, unreadable, of another epoch or of an older layout."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 from collections.abc import Iterable, Sequence
@@ -39,110 +48,350 @@ from facecloud.gallery.index.base import Change, Hit
 DIM = 128
 ANN_THRESHOLD = 20_000
 RETRAIN_GROWTH = 4
-TRAIN_SAMPLE_PER_LIST = 48
+MAX_DEAD_SHARE = 0.125  # retrained (dropping removed entries' codes) past this many dead slots per live entry
+TRAIN_SAMPLE_PER_LIST = 40
+PQ_SUBQUANTIZERS = 64  # 4 bits each: 32-byte codes (one per 2 dimensions)
+SLOT_BLOCK = 1 << 16  # the slot store grows by blocks: no reallocation of the whole store as a group grows
+ADD_CHUNK = 1 << 18
+LAYOUT = "ivfpq-fastscan-refine-fp16"
+FREE, DEAD = -1, -2  # owners of slots without an entry
 
 
 def _nlist_for(n: int) -> int:
-    return int(min(4096, max(64, 2 ** round(np.log2(np.sqrt(n))))))
+    return int(min(16384, max(64, 2 ** round(np.log2(2 * np.sqrt(n))))))
 
 
 def _nprobe_for(nlist: int) -> int:
-    # Measured on LFW-shaped vectors at 1M faces (nlist 1024): nlist/6 probes gave recall@1 0.993 but recall@10 only
-    # 0.855 (SearchPersons' ranks 2-10 differed from exact search); 3/8 of the lists gives recall@10 0.950 for about
-    # 2.5x the scan (p50 5.9 -> 14.3 ms on a busy 2-core host; bench/search_probes.py, docs/scaling.md).
-    return min(nlist, max(64, nlist * 3 // 8))
+    # The 6th-10th neighbours are other identities scattered over the lists: recall@10 against exact at 500 candidates
+    # was 0.946 / 0.960 / 0.970 with 3/8 / 3/8 / 7/16 of the lists at 100k / 1M / 1M faces (bench/search_probes.py).
+    return min(nlist, max(64, nlist * 7 // 16))
 
 
-# One query is answered on the calling thread: OpenMP teams per query only add spin-waiting under a
-# threaded server
-# (measured 20 ms instead of 0.5 ms on a busy 2-core host); training uses every core for its duration.
+def _shortlist_for(n: int) -> int:
+    """Candidates re-ranked exactly: the denser the group, the more PQ near-ties around the 10th neighbour."""
+    return int(min(2000, max(500, n // 10_000)))
+
+
+# Everything runs on the calling thread: OpenMP teams only add spin-waiting on a busy host (a query: 20 ms instead of
+# 0.5 ms under a threaded server; training 50k vectors: 9.1 s with 2 threads instead of 0.9 s with 1, 2-core host
+# busy with other jobs), and the training runs beside the requests in the background maintenance thread.
 faiss.omp_set_num_threads(1)
 
 
-def _trained_ivf(items: np.ndarray, vectors: np.ndarray, seed: int) -> faiss.IndexIVF:
-    nlist = _nlist_for(len(items))
-    quantizer = faiss.IndexFlatIP(DIM)
-    fp16 = faiss.ScalarQuantizer.QT_fp16
-    ivf = faiss.IndexIVFScalarQuantizer(quantizer, DIM, nlist, fp16, faiss.METRIC_INNER_PRODUCT)
-    sample_size = min(len(vectors), nlist * TRAIN_SAMPLE_PER_LIST)
-    sample = vectors[np.random.default_rng(seed).choice(len(vectors), sample_size, replace=False)]
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
-    try:
-        ivf.train(sample)
-        ivf.add_with_ids(vectors, items)
-    finally:
-        faiss.omp_set_num_threads(1)
-    ivf.nprobe = _nprobe_for(nlist)
-    return ivf  # (faiss's Python wrapper keeps the quantizer referenced by the index)
+def _last_of_each(items: np.ndarray) -> np.ndarray:
+    """Positions of the last occurrence of each item (a batch may put one item twice: the later one wins)."""
+    _, first_in_reversed = np.unique(items[::-1], return_index=True)
+    return np.sort(len(items) - 1 - first_in_reversed)
 
 
-class GroupIndex:
-    def __init__(
-        self, kind: str, account_id: int, group_pk: int, index: faiss.Index | None = None, trained_n: int = 0
-    ) -> None:
-        self.kind = kind
-        self.account_id = account_id
-        self.group_pk = group_pk
+class ExactIndex:
+    """Brute force over float32 vectors (IndexFlatIP behind an id map): for groups up to ANN_THRESHOLD."""
+
+    def __init__(self, index: faiss.Index | None = None) -> None:
         self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
-        self.trained_n = trained_n
-        self.lock = threading.Lock()
-        # While a background training runs: the puts and removes since its snapshot, replayed onto the new index.
-        self._during_training: list[tuple[np.ndarray, np.ndarray | None]] | None = None
-
-    @property
-    def is_ivf(self) -> bool:
-        return isinstance(self.index, faiss.IndexIVF)
 
     @property
     def size(self) -> int:
         return int(self.index.ntotal)
 
-    @property
-    def needs_training(self) -> bool:
-        return (not self.is_ivf and self.size > ANN_THRESHOLD) or (
-            self.is_ivf and self.size > RETRAIN_GROWTH * self.trained_n
+    def put(self, items: np.ndarray, vectors: np.ndarray) -> None:
+        self.remove(items)
+        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), items.astype(np.int64))
+
+    def remove(self, items: np.ndarray) -> None:
+        if self.size and len(items):
+            self.index.remove_ids(faiss.IDSelectorBatch(items.astype(np.int64)))
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.index.search(queries, k)
+
+    def entries(self) -> tuple[np.ndarray, np.ndarray]:
+        items = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        vectors = self.index.index.reconstruct_n(0, self.size) if self.size else np.zeros((0, DIM), np.float32)
+        return items, vectors
+
+    def memory_bytes(self) -> int:
+        return self.size * (DIM * 4 + 8 + 40)  # vector, id, the id map's reverse hash entry (~40 bytes)
+
+
+class SlotMap:
+    """item pk -> slot for millions of items at 16 bytes each: sorted numpy arrays, plus a dict of recent additions
+    merged into them in batches (a Python dict alone takes ~100 bytes per item). A removed item's slot reads -1."""
+
+    MERGE_AT = 1 << 16
+
+    def __init__(self, items: np.ndarray, slots: np.ndarray) -> None:
+        order = np.argsort(items, kind="stable")
+        self.keys, self.slots = items[order], slots[order]
+        self.recent: dict[int, int] = {}
+
+    def _positions(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not len(self.keys):
+            return np.zeros(len(items), np.int64), np.zeros(len(items), bool)
+        positions = np.minimum(np.searchsorted(self.keys, items), len(self.keys) - 1)
+        return positions, self.keys[positions] == items
+
+    def find(self, items: np.ndarray) -> np.ndarray:
+        positions, hit = self._positions(items)
+        found = np.full(len(items), -1, np.int64)
+        found[hit] = self.slots[positions[hit]]
+        if self.recent:
+            recent = np.fromiter((self.recent.get(item, -1) for item in items.tolist()), np.int64, len(items))
+            found = np.where(recent >= 0, recent, found)
+        return found
+
+    def assign(self, items: np.ndarray, slots: np.ndarray) -> None:
+        """Items that have no slot now."""
+        positions, hit = self._positions(items)
+        self.slots[positions[hit]] = slots[hit]  # known keys, removed before: reuse their place
+        self.recent.update(zip(items[~hit].tolist(), slots[~hit].tolist(), strict=True))
+        if len(self.recent) >= self.MERGE_AT:
+            self._merge()
+
+    def drop(self, items: np.ndarray) -> None:
+        positions, hit = self._positions(items)
+        self.slots[positions[hit]] = -1
+        for item in items[~hit].tolist():
+            self.recent.pop(item, None)
+
+    def _merge(self) -> None:
+        live = self.slots >= 0
+        recent_items = np.fromiter(self.recent.keys(), np.int64, len(self.recent))
+        recent_slots = np.fromiter(self.recent.values(), np.int64, len(self.recent))
+        self.__init__(  # type: ignore[misc]
+            np.concatenate([self.keys[live], recent_items]), np.concatenate([self.slots[live], recent_slots])
         )
 
+    def memory_bytes(self) -> int:
+        return len(self.keys) * 16 + len(self.recent) * 100
+
+
+class IvfRefine:
+    """Candidates from IVF + 4-bit PQ fast-scan (ids = slots), re-ranked exactly against the fp16 slot store."""
+
+    def __init__(self, candidates: faiss.IndexIVFPQFastScan, vectors: list[np.ndarray], owners: list[np.ndarray]):
+        self.candidates = candidates
+        self.candidates.nprobe = _nprobe_for(candidates.nlist)
+        self.shortlist = 0  # candidates re-ranked per query; 0: by the group's size (_shortlist_for)
+        self.vectors = vectors  # blocks of SLOT_BLOCK fp16 vectors
+        self.owners = owners  # blocks of SLOT_BLOCK item pks; FREE: never used, DEAD: its entry was removed
+        owner_of_slot = np.concatenate(owners) if owners else np.zeros(0, np.int64)
+        used = np.flatnonzero(owner_of_slot >= 0)
+        self.slot_map = SlotMap(owner_of_slot[used], used)
+        self.size = len(used)
+        taken = np.flatnonzero(owner_of_slot != FREE)
+        self.high = int(taken[-1]) + 1 if len(taken) else 0  # slots at and above were never used
+        # Slots of removed or replaced entries: their codes stay among the candidates (faiss 1.15.1's fast-scan lists
+        # corrupt the codes added after a remove_ids), are skipped at the re-rank and dropped at the next training.
+        self.dead = self.high - self.size
+
+    @classmethod
+    def build(cls, items: np.ndarray, vectors: np.ndarray, seed: int) -> IvfRefine:
+        """Trains on a sample and adds every vector (float32 or float16 rows), on the calling thread."""
+        nlist = _nlist_for(len(items))
+        candidates = faiss.IndexIVFPQFastScan(
+            faiss.IndexFlatIP(DIM), DIM, nlist, PQ_SUBQUANTIZERS, 4, faiss.METRIC_INNER_PRODUCT
+        )
+        sample_size = min(len(vectors), nlist * TRAIN_SAMPLE_PER_LIST)
+        sample = vectors[np.sort(np.random.default_rng(seed).choice(len(vectors), sample_size, replace=False))]
+        candidates.train(np.ascontiguousarray(sample, dtype=np.float32))
+        index = cls(candidates, [], [])
+        index._bulk_load(items, vectors)
+        return index  # (faiss's Python wrapper keeps the quantizer referenced by the index)
+
+    @property
+    def nlist(self) -> int:
+        return int(self.candidates.nlist)
+
+    def _allocate(self, count: int) -> np.ndarray:
+        fresh = np.arange(self.high, self.high + count, dtype=np.int64)
+        self.high += count
+        while len(self.vectors) * SLOT_BLOCK < self.high:
+            self.vectors.append(np.zeros((SLOT_BLOCK, DIM), np.float16))
+            self.owners.append(np.full(SLOT_BLOCK, FREE, np.int64))
+        return fresh
+
+    def _write(self, slots: np.ndarray, items: np.ndarray, vectors: np.ndarray) -> None:
+        blocks, offsets = np.divmod(slots, SLOT_BLOCK)
+        for block in np.unique(blocks):
+            rows = blocks == block
+            self.vectors[block][offsets[rows]] = vectors[rows]
+            self.owners[block][offsets[rows]] = items[rows]
+
+    @staticmethod
+    def _gather(blocks: list[np.ndarray], slots: np.ndarray) -> np.ndarray:
+        block_of, offsets = np.divmod(slots, SLOT_BLOCK)
+        out = np.empty((len(slots), *blocks[0].shape[1:]), blocks[0].dtype) if blocks else np.zeros(0, np.int64)
+        for block in np.unique(block_of):
+            rows = block_of == block
+            out[rows] = blocks[block][offsets[rows]]
+        return out
+
+    def _bulk_load(self, items: np.ndarray, vectors: np.ndarray) -> None:
+        """Into an empty index: slot i holds items[i]."""
+        slots = self._allocate(len(items))
+        self._write(slots, items, vectors.astype(np.float16))
+        self.slot_map = SlotMap(items.astype(np.int64), slots)
+        self.size = len(items)
+        for start in range(0, len(items), ADD_CHUNK):
+            chunk = np.ascontiguousarray(vectors[start : start + ADD_CHUNK], dtype=np.float32)
+            self.candidates.add_with_ids(chunk, slots[start : start + ADD_CHUNK])
+
     def put(self, items: np.ndarray, vectors: np.ndarray) -> None:
+        for start in range(0, len(items), ADD_CHUNK):
+            self._put(items[start : start + ADD_CHUNK], vectors[start : start + ADD_CHUNK])
+
+    def _put(self, items: np.ndarray, vectors: np.ndarray) -> None:
+        self.remove(items)  # an item put again gets a new slot
+        slots = self._allocate(len(items))
+        self.slot_map.assign(items, slots)
+        self.size += len(items)
+        self._write(slots, items, vectors.astype(np.float16))
+        self.candidates.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), slots)
+
+    def remove(self, items: np.ndarray) -> None:
+        slots = self.slot_map.find(items)
+        slots = slots[slots >= 0]
+        if not len(slots):
+            return
+        self.slot_map.drop(self._gather(self.owners, slots))
+        self._write(slots, np.full(len(slots), DEAD, np.int64), np.zeros((len(slots), DIM), np.float16))
+        self.size -= len(slots)
+        self.dead += len(slots)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        k = min(k, self.size)
+        similarities = np.full((len(queries), k), -np.inf, np.float32)
+        items = np.full((len(queries), k), -1, np.int64)
+        wanted = max(self.shortlist or _shortlist_for(self.size), k)
+        _, candidates = self.candidates.search(queries, wanted + wanted * self.dead // max(1, self.size))
+        for row, (query, slots) in enumerate(zip(queries, candidates, strict=True)):
+            slots = slots[slots >= 0]
+            slots = slots[self._gather(self.owners, slots) >= 0]
+            exact = self._gather(self.vectors, slots).astype(np.float32) @ query
+            best = np.argsort(-exact, kind="stable")[:k]
+            similarities[row, : len(best)] = exact[best]
+            items[row, : len(best)] = self._gather(self.owners, slots[best])
+        return similarities, items
+
+    def entries(self) -> tuple[np.ndarray, np.ndarray]:
+        items, vectors = [], []
+        for owners, block in zip(self.owners, self.vectors, strict=True):
+            used = owners >= 0
+            items.append(owners[used])
+            vectors.append(block[used].astype(np.float32))
+        if not items:
+            return np.zeros(0, np.int64), np.zeros((0, DIM), np.float32)
+        return np.concatenate(items), np.concatenate(vectors)
+
+    def memory_bytes(self) -> int:
+        lists = self.candidates.invlists
+        blocks = sum(-(-lists.list_size(number) // 32) for number in range(self.nlist))  # codes come in blocks of 32
+        candidates = blocks * 32 * PQ_SUBQUANTIZERS // 2 + self.size * 8 + self.nlist * DIM * 4
+        store = len(self.vectors) * SLOT_BLOCK * (DIM * 2 + 8)
+        return candidates + store + self.slot_map.memory_bytes()
+
+    def write(self, path: Path) -> None:
+        faiss.write_index(self.candidates, str(path.with_suffix(".faiss")))
+        with open(path.with_suffix(".vectors"), "wb") as vectors, open(path.with_suffix(".owners"), "wb") as owners:
+            for block, block_owners in zip(self.vectors, self.owners, strict=True):
+                vectors.write(block.tobytes())
+                owners.write(block_owners.tobytes())
+
+    @classmethod
+    def read(cls, path: Path) -> IvfRefine:
+        candidates = faiss.read_index(str(path.with_suffix(".faiss")))
+        owners = np.fromfile(path.with_suffix(".owners"), np.int64)
+        count = len(owners) // SLOT_BLOCK
+        vectors_file = np.memmap(path.with_suffix(".vectors"), np.float16, "r", shape=(count * SLOT_BLOCK, DIM))
+        vectors = [np.array(vectors_file[b * SLOT_BLOCK : (b + 1) * SLOT_BLOCK]) for b in range(count)]
+        del vectors_file
+        return cls(candidates, vectors, [owners[b * SLOT_BLOCK : (b + 1) * SLOT_BLOCK].copy() for b in range(count)])
+
+
+def _trained_ivf(items: np.ndarray, vectors: np.ndarray, seed: int) -> IvfRefine:
+    return IvfRefine.build(items, vectors, seed)
+
+
+def _read_group(directory: Path, entry: dict) -> ExactIndex | IvfRefine:
+    if entry.get("layout") == LAYOUT:
+        return IvfRefine.read(directory / entry["file"])
+    index = faiss.read_index(str(directory / entry["file"]))
+    if isinstance(index, faiss.IndexIVF):
+        raise ValueError("an index of an older layout: rebuilt from the database")
+    return ExactIndex(index)
+
+
+class GroupIndex:
+    def __init__(
+        self, kind: str, account_id: int, group_pk: int, index: ExactIndex | IvfRefine | None = None, trained_n: int = 0
+    ) -> None:
+        self.kind = kind
+        self.account_id = account_id
+        self.group_pk = group_pk
+        self.index: ExactIndex | IvfRefine = index if index is not None else ExactIndex()
+        self.trained_n = trained_n
+        self.lock = threading.Lock()
+        # While a background training runs: the puts and removes since its snapshot, replayed onto the new index.
+        self._during_training: list[tuple[np.ndarray, np.ndarray | None]] | None = None
+        # During a rebuild from the database: the loaded chunks, fp16 once the group is past the exact-search size.
+        self._staged: list[tuple[np.ndarray, np.ndarray]] = []
+        self._staged_n = 0
+
+    @property
+    def is_ivf(self) -> bool:
+        return isinstance(self.index, IvfRefine)
+
+    @property
+    def size(self) -> int:
+        return self.index.size
+
+    @property
+    def needs_training(self) -> bool:
+        if not isinstance(self.index, IvfRefine):
+            return self.size > ANN_THRESHOLD
+        return self.size > RETRAIN_GROWTH * self.trained_n or self.index.dead > self.size * MAX_DEAD_SHARE
+
+    def put(self, items: np.ndarray, vectors: np.ndarray) -> None:
+        last = _last_of_each(items)
+        items, vectors = items[last].astype(np.int64), vectors[last]
         with self.lock:
-            self._put(self.index, items, vectors)
+            self.index.put(items, vectors)
             if self._during_training is not None:
                 self._during_training.append((items, vectors))
 
     def remove(self, items: np.ndarray) -> None:
         with self.lock:
-            self._remove(self.index, items)
+            self.index.remove(items.astype(np.int64))
             if self._during_training is not None:
                 self._during_training.append((items, None))
 
-    @staticmethod
-    def _put(index: faiss.Index, items: np.ndarray, vectors: np.ndarray) -> None:
-        GroupIndex._remove(index, items)
-        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), items.astype(np.int64))
+    def stage(self, items: np.ndarray, vectors: np.ndarray) -> None:
+        """Bulk load of a rebuild: kept aside (not searchable) until `build_staged`."""
+        with self.lock:
+            self._staged.append((items.astype(np.int64), vectors))
+            self._staged_n += len(items)
+            if self._staged_n > ANN_THRESHOLD:  # it will be an IvfRefine: hold fp16 (half the memory) meanwhile
+                self._staged = [(i, v.astype(np.float16, copy=False)) for i, v in self._staged]
 
-    @staticmethod
-    def _remove(index: faiss.Index, items: np.ndarray) -> None:
-        if index.ntotal and len(items):
-            index.remove_ids(faiss.IDSelectorBatch(items.astype(np.int64)))
+    def build_staged(self) -> None:
+        with self.lock:
+            staged, self._staged, self._staged_n = self._staged, [], 0
+        if not staged:
+            return
+        items = np.concatenate([i for i, _ in staged])
+        vectors = np.concatenate([v for _, v in staged])
+        staged.clear()
+        if len(items) <= ANN_THRESHOLD:
+            self.put(items, vectors.astype(np.float32))
+            return
+        ivf = _trained_ivf(items, vectors, self.group_pk)
+        with self.lock:
+            self.index, self.trained_n = ivf, len(items)
 
     def entries(self) -> tuple[np.ndarray, np.ndarray]:
         """(items, vectors) of every entry (vectors float32; fp16-exact for an IVF index)."""
-        if not self.is_ivf:
-            items = faiss.vector_to_array(self.index.id_map).astype(np.int64)
-            vectors = self.index.index.reconstruct_n(0, self.size) if self.size else np.zeros((0, DIM), np.float32)
-            return items, vectors
-        lists = self.index.invlists
-        items, vectors = [], []
-        for number in range(self.index.nlist):
-            count = lists.list_size(number)
-            if not count:
-                continue
-            items.append(faiss.rev_swig_ptr(lists.get_ids(number), count).copy())
-            codes = faiss.rev_swig_ptr(lists.get_codes(number), count * lists.code_size).copy()
-            vectors.append(codes.view(np.float16).reshape(count, DIM).astype(np.float32))
-        if not items:
-            return np.zeros(0, np.int64), np.zeros((0, DIM), np.float32)
-        return np.concatenate(items), np.concatenate(vectors)
+        return self.index.entries()
 
     def train(self) -> bool:
         """(Re)trains the IVF index from a snapshot, off the lock, so searches and writes of the group go on
@@ -161,9 +410,9 @@ class GroupIndex:
         with self.lock:
             for changed, added in self._during_training:
                 if added is None:
-                    self._remove(ivf, changed)
+                    ivf.remove(changed)
                 else:
-                    self._put(ivf, changed, added)
+                    ivf.put(changed, added)
             self._during_training = None
             self.index = ivf
             self.trained_n = len(items)
@@ -173,13 +422,20 @@ class GroupIndex:
         with self.lock:
             if not self.size:
                 return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-            similarities, items = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, self.size))
-        return similarities, items
+            return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, self.size))
 
     def memory_bytes(self) -> int:
-        if self.is_ivf:
-            return self.size * (DIM * 2 + 8) + self.index.nlist * DIM * 4
-        return self.size * (DIM * 4 + 8)
+        return self.index.memory_bytes()
+
+    def write(self, directory: Path, stem: str) -> dict:
+        """Saves the index under directory/stem.*; returns the manifest entry."""
+        entry = {"kind": self.kind, "group_pk": self.group_pk, "account_id": self.account_id}
+        with self.lock:
+            if isinstance(self.index, IvfRefine):
+                self.index.write(directory / stem)
+                return {**entry, "file": stem, "layout": LAYOUT, "trained_n": self.trained_n}
+            faiss.write_index(self.index.index, str(directory / f"{stem}.faiss"))
+            return {**entry, "file": f"{stem}.faiss", "layout": "exact", "trained_n": self.trained_n}
 
 
 class EmbeddedIndex:
@@ -210,6 +466,10 @@ class EmbeddedIndex:
             self._loaded = False
 
     def finish_rebuild(self, epoch: str, seq: int) -> None:
+        with self._lock:
+            groups = list(self._groups.values())
+        for group in groups:
+            group.build_staged()
         self.maintain()
         with self._lock:
             self._epoch = epoch
@@ -227,7 +487,7 @@ class EmbeddedIndex:
 
     def load_entries(self, kind: str, account_id: int, group_pk: int, items: np.ndarray, vectors: np.ndarray) -> None:
         if len(items):
-            self._group(kind, account_id, group_pk).put(items, vectors)
+            self._group(kind, account_id, group_pk).stage(items, vectors)
 
     def apply(self, changes: Sequence[Change], up_to_seq: int) -> None:
         """Replays changes in order; consecutive puts/deletes on one group are batched."""
@@ -307,21 +567,10 @@ class EmbeddedIndex:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
             manifest = {"epoch": self._epoch, "seq": self._applied_seq, "groups": []}
-            for number, ((kind, group_pk), group) in enumerate(sorted(self._groups.items())):
+            for number, (_key, group) in enumerate(sorted(self._groups.items())):
                 if not group.size:
                     continue
-                file = f"{number}.faiss"
-                with group.lock:
-                    faiss.write_index(group.index, str(tmp / file))
-                manifest["groups"].append(
-                    {
-                        "kind": kind,
-                        "group_pk": group_pk,
-                        "account_id": group.account_id,
-                        "file": file,
-                        "trained_n": group.trained_n,
-                    }
-                )
+                manifest["groups"].append(group.write(tmp, str(number)))
             (tmp / "manifest.json").write_text(json.dumps(manifest))
             old = self.directory.with_name(self.directory.name + ".old")
             shutil.rmtree(old, ignore_errors=True)
@@ -338,9 +587,7 @@ class EmbeddedIndex:
             manifest = json.loads(manifest_path.read_text())
             groups = {}
             for entry in manifest["groups"]:
-                index = faiss.read_index(str(self.directory / entry["file"]))
-                if isinstance(index, faiss.IndexIVF):
-                    index.nprobe = _nprobe_for(index.nlist)
+                index = _read_group(self.directory, entry)
                 groups[(entry["kind"], entry["group_pk"])] = GroupIndex(
                     entry["kind"], entry["account_id"], entry["group_pk"], index, entry["trained_n"]
                 )
