@@ -262,7 +262,7 @@ def main() -> None:
         compute_ms = {label: results[label]["compute_ms_per_call"] for label in THROUGHPUT_CASES}
         throughputs = {
             f"workers_{workers}": measure_throughput(data_dir / f"tp-{workers}", workers, args, compute_ms)
-            for workers in (int(w) for w in args.throughput_workers.split(","))
+            for workers in (int(w) for w in args.throughput_workers.split(",") if w)
         }
     plot(results, OUT / "vision.png")
     print(
