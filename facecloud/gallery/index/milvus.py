@@ -35,8 +35,8 @@ CONSISTENCY = "Strong"
 # and its default effort gave recall@10 0.74 against exact search at 100k and 1M faces (bench/search.py, measured).
 INDEX_TYPE = "HNSW"
 HNSW_BUILD = {"M": 16, "efConstruction": 200}
-# The graph search's candidate list: at least k (Milvus refuses ef < k). SEARCH_EF was chosen with bench/search.py's
-# sweep on the real server for recall@10 >= 0.95 against exact search at 1M faces (docs/scaling.md).
+# The graph search's candidate list: at least k (Milvus refuses ef < k). SEARCH_EF: the smallest of 128/256/512 that
+# gave recall@10 >= 0.95 against exact search at 1M faces of bench/search.py's galleries on the server (scaling.md).
 SEARCH_EF = 512
 SEARCH_LIMIT = 16384  # Milvus's largest top-k
 INDEX_WAIT_S = 3600.0  # a rebuild waits this long at most for the server to index what it loaded
