@@ -31,8 +31,8 @@ INSERT_BATCH = 5_000
 # node). Session only covers a client's own writes, and a Milvus 2.3 server did not honour it for pymilvus 3 clients
 # at all (a just-upserted row was missing from searches: tests/gallery/test_gallery_backends.py).
 CONSISTENCY = "Strong"
-# An explicit HNSW index, not AUTOINDEX: the Milvus 2.3 server builds AUTOINDEX as HNSW but ignores a search's "ef",
-# and its default effort gave recall@10 0.74 against exact search at 100k and 1M faces (bench/search.py, measured).
+# An explicit HNSW index, not AUTOINDEX, so that the build and the search effort are ours: AUTOINDEX searched with the
+# server's own effort gave recall@10 0.74 against exact search at 100k and 1M faces (bench/search.py, measured).
 INDEX_TYPE = "HNSW"
 HNSW_BUILD = {"M": 16, "efConstruction": 200}
 # The graph search's candidate list: at least k (Milvus refuses ef < k). SEARCH_EF: the smallest of 128/256/512 that
