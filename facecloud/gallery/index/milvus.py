@@ -13,11 +13,15 @@ replays never interleave."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from facecloud.gallery.index.base import Change, Hit
+
+log = logging.getLogger(__name__)
 
 DIM = 128
 PREFIX = "facecloud_"
@@ -27,6 +31,16 @@ INSERT_BATCH = 5_000
 # node). Session only covers a client's own writes, and a Milvus 2.3 server did not honour it for pymilvus 3 clients
 # at all (a just-upserted row was missing from searches: tests/gallery/test_gallery_backends.py).
 CONSISTENCY = "Strong"
+# An explicit HNSW index, not AUTOINDEX, so that the build and the search effort are ours: AUTOINDEX searched with the
+# server's own effort gave recall@10 0.74 against exact search at 100k and 1M faces (bench/search.py, measured).
+INDEX_TYPE = "HNSW"
+HNSW_BUILD = {"M": 16, "efConstruction": 200}
+# The graph search's candidate list: at least k (Milvus refuses ef < k). SEARCH_EF: the smallest of 128/256/512 that
+# gave recall@10 >= 0.95 against exact search at 1M faces of bench/search.py's galleries on the server (scaling.md).
+SEARCH_EF = 512
+SEARCH_LIMIT = 16384  # Milvus's largest top-k
+INDEX_WAIT_S = 3600.0  # a rebuild waits this long at most for the server to index what it loaded
+MIN_INDEXED_ROWS = 1024  # Milvus 2.3 builds no index for a smaller segment (minSegmentNumRowsToEnableIndex)
 
 
 class MilvusIndex:
@@ -36,6 +50,7 @@ class MilvusIndex:
         from pymilvus import MilvusClient
 
         self.client = MilvusClient(uri)
+        self.lite = uri.endswith(".db")  # pymilvus's own rule: a local .db file is run with milvus-lite
         self.prefix = prefix
         self.meta = prefix + "meta"
         self._ensure_meta()
@@ -68,7 +83,7 @@ class MilvusIndex:
         schema.add_field("item_pk", DataType.INT64)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
         params = self.client.prepare_index_params()
-        params.add_index("vector", index_type="AUTOINDEX", metric_type="IP")
+        params.add_index("vector", index_type=INDEX_TYPE, metric_type="IP", params=HNSW_BUILD)
         self.client.create_collection(
             self._collection(kind), schema=schema, index_params=params, consistency_level=CONSISTENCY
         )
@@ -91,7 +106,15 @@ class MilvusIndex:
         self._applied_seq, self._epoch = self._read_meta()
 
     def is_current(self, epoch: str) -> bool:
-        return self._epoch == epoch and all(self.client.has_collection(self._collection(k)) for k in ("face", "person"))
+        """True when the index holds this database epoch in collections built as this module builds them (an
+        installation whose collections were built with another index type is rebuilt once)."""
+        return self._epoch == epoch and all(self._has_current_collection(k) for k in ("face", "person"))
+
+    def _has_current_collection(self, kind: str) -> bool:
+        collection = self._collection(kind)
+        if not self.client.has_collection(collection):
+            return False
+        return self.client.describe_index(collection, "vector").get("index_type") == INDEX_TYPE
 
     def reset(self, epoch: str) -> None:
         for kind in ("face", "person"):
@@ -103,9 +126,36 @@ class MilvusIndex:
 
     def finish_rebuild(self, epoch: str, seq: int) -> None:
         for kind in ("face", "person"):
-            self.client.flush(self._collection(kind))  # sealed, indexed segments (growing ones are brute-forced)
+            self.client.flush(self._collection(kind))
+        for kind in ("face", "person"):
+            self._wait_until_indexed(self._collection(kind))
         self._write_meta(epoch=epoch, seq=str(seq))
         self._applied_seq, self._epoch = seq, epoch
+
+    def _wait_until_indexed(self, collection: str) -> None:
+        """Returns once every flushed row is in a segment that the server searches through its HNSW index. Until
+        then the Milvus 2.3.5 server searched the loaded segments without it (recall@10 0.72 at 100k right after the
+        flush, the same at every ef), and the query node took the indexed segment 4 s after the index was built
+        (measured). Past INDEX_WAIT_S the rebuild goes on (searches stay correct, only less complete)."""
+        deadline = time.monotonic() + INDEX_WAIT_S
+        while not (self._index_built(collection) and self._indexed_segments_loaded(collection)):
+            if time.monotonic() > deadline:
+                log.warning("Milvus has not indexed %s after %.0f s; searching it as it is", collection, INDEX_WAIT_S)
+                return
+            time.sleep(0.5)
+
+    def _index_built(self, collection: str) -> bool:
+        # Not pending_index_rows == 0: the server then compacts the flushed segments into larger ones and indexes
+        # those again (660k rows pending for minutes at 1M, measured), while the indexed originals serve searches.
+        progress = self.client.describe_index(collection, "vector")
+        return progress.get("indexed_rows", 0) >= progress.get("total_rows", 0)
+
+    def _indexed_segments_loaded(self, collection: str) -> bool:
+        if self.lite:
+            return True  # milvus-lite has no segment listing (not implemented)
+        segments = self.client.list_loaded_segments(collection)
+        # Growing segments (writes of other nodes meanwhile) and small ones are searched exhaustively, never indexed.
+        return all(s.index_name for s in segments if s.state_name == "Sealed" and s.num_rows >= MIN_INDEXED_ROWS)
 
     # ---- writes
     def load_entries(self, kind: str, account_id: int, group_pk: int, items: np.ndarray, vectors: np.ndarray) -> None:
@@ -151,12 +201,12 @@ class MilvusIndex:
             found = self.client.search(
                 self._collection(kind),
                 data=data,
-                limit=min(k, 16384),
+                limit=min(k, SEARCH_LIMIT),
                 output_fields=["item_pk"],
                 # Only the group: a group pk names one group of one account (the gallery resolved it for this account),
                 # and a Milvus 2.3 server filtering on the partition key missed every row not yet sealed (measured).
                 filter=f"group_pk == {int(group_pk)}",
-                search_params={"metric_type": "IP"},
+                search_params={"metric_type": "IP", "params": {"ef": search_ef(k)}},
                 consistency_level=CONSISTENCY,
             )
             for row, hits in enumerate(found):
@@ -185,6 +235,10 @@ class MilvusIndex:
 
     def close(self) -> None:
         self.client.close()
+
+
+def search_ef(k: int) -> int:
+    return max(SEARCH_EF, min(k, SEARCH_LIMIT))
 
 
 def _row(account_id: int, group_pk: int, item_pk: int, vector: np.ndarray) -> dict:
