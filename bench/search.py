@@ -223,7 +223,7 @@ def measure(backend: str, size: int, shape: RealShape, queries_n: int, seed: int
         progress(f"{size} faces: rebuilt in {rebuild_s:.0f} s, index {gallery.index.memory_bytes() / 2**30:.2f} GiB")
         index = gallery.index
         # The fill and the rebuild leave gigabytes of dirty pages (the database, the saved index): their writeback
-        # would run during the timed searches (measured: p50 70 ms instead of ~22 ms at 10M), so flush them first.
+        # would run during the timed searches (10M: p50 70 ms without this flush, 38 ms with it), so flush them first.
         os.sync()
         latencies, hits1, hits10 = [], 0, 0.0
         for query, expected in zip(queries, truth.pks, strict=True):

@@ -10,12 +10,11 @@ Why: on face embeddings the 6th-10th neighbours of a query are other identities 
 over the space, so the coarse stage must scan a large share of the lists to keep recall@10 >= 0.95 (3/8 of them
 with the former fp16 IVF at 1M); fast-scan codes make that scan cheap, and the exact re-rank restores the order
 among the near-ties (32 sub-quantizers instead of 64 lost a tenth of recall@10 that no shortlist length won back).
-Memory per face about 335 bytes: fp16 vector 256, PQ code 32, candidate id 8, item of each slot 8, item -> slot
-lookup 16 (+ centroids and block padding); 1M faces 335 MB. Parameters: nlist = 2 sqrt(n) as a power of two (2048
-at 1M, 8192 at 10M), 7/16 of the lists probed, a shortlist of n/10,000 candidates (500..2000); chosen with
-bench/search_probes.py and measured with bench/search.py (docs/scaling.md): at 10M faces in one group the index takes
-3.22 GB, recall@1 / recall@10 against exact 0.997 / 0.984, a rebuild from the database 558 s, and p50 latency
-39-66 ms on the busy 2-core development host (the 20 ms target is not met there).
+Memory per face about 320 bytes: fp16 vector 256, PQ code 32, candidate id 8, item of each slot 8, item -> slot
+lookup 16 (+ centroids and block padding); 1M faces 318 MB, 10M 3.2 GB. Parameters (chosen with
+bench/search_probes.py, measured with bench/search.py; docs/scaling.md, "The 10M-face search"): nlist = sqrt(n) as a
+power of two, the share of lists probed falling as the lists fill (PROBE_SHARES), a shortlist of n/10,000 candidates
+(500..2000), PQ codes of the vectors rather than of their residuals.
 
 It is retrained when it has grown 4x since its last training, so the lists stay balanced, or when removed entries
 (tombstoned, see `IvfRefine.dead`) pass 1/8 of the live ones. Training runs in the gallery's maintenance thread
