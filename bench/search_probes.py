@@ -22,7 +22,7 @@ sys.path.insert(0, str(BENCH))
 
 from search import FEATURES, ExactTop, Gallery, RealShape, require_features  # noqa: E402
 
-from facecloud.gallery.index.embedded import _trained_ivf  # noqa: E402
+from facecloud.gallery.index.layouts import trained_ivf  # noqa: E402
 
 
 def main() -> None:
@@ -45,7 +45,7 @@ def main() -> None:
     faces16 = np.concatenate(chunks)
     del chunks
     started = time.perf_counter()
-    index = _trained_ivf(np.arange(1, args.size + 1, dtype=np.int64), faces16, 1)  # face pks are row + 1
+    index = trained_ivf(np.arange(1, args.size + 1, dtype=np.int64), faces16, 1)  # face pks are row + 1
     build_s = time.perf_counter() - started
     del faces16
     faiss.omp_set_num_threads(1)  # as the service searches

@@ -13,7 +13,8 @@ import pytest
 
 from facecloud.gallery import FaceInput, Gallery
 from facecloud.gallery.index import embedded
-from facecloud.gallery.index.embedded import EmbeddedIndex, IvfRefine, SlotMap
+from facecloud.gallery.index.embedded import EmbeddedIndex
+from facecloud.gallery.index.layouts import IvfRefine, SlotMap
 from facecloud.runtime import Runtime
 from tests.conftest import test_settings as settings_in
 from tests.gallery.test_gallery_backends import unit

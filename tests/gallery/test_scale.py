@@ -177,7 +177,7 @@ def test_training_runs_in_maintenance_not_in_the_write(runtime: Runtime, monkeyp
     group = gallery.index._groups[("face", 1)]
     assert group.needs_training and not group.is_ivf  # the writes did not train
 
-    real = embedded._trained_ivf
+    real = embedded.trained_ivf
 
     def writes_during_training(items, vectors_, seed):  # type: ignore[no-untyped-def]
         trained = real(items, vectors_, seed)
@@ -189,7 +189,7 @@ def test_training_runs_in_maintenance_not_in_the_write(runtime: Runtime, monkeyp
 
     writes: list[tuple[str, str]] = []
 
-    monkeypatch.setattr(embedded, "_trained_ivf", writes_during_training)
+    monkeypatch.setattr(embedded, "trained_ivf", writes_during_training)
     assert gallery.maintain()["trained_groups"] >= 1
     assert group.is_ivf and gallery.index_report()["consistent"]
     found = gallery.search(account, ["g"], "face", vectors[100:101], 1, False).per_query[0][""][0]

@@ -138,23 +138,27 @@ class MilvusIndex:
         flush, the same at every ef), and the query node took the indexed segment 4 s after the index was built
         (measured). Past INDEX_WAIT_S the rebuild goes on (searches stay correct, only less complete)."""
         deadline = time.monotonic() + INDEX_WAIT_S
-        while not (self._index_built(collection) and self._indexed_segments_loaded(collection)):
+        while not self._searched_through_index(collection):
             if time.monotonic() > deadline:
                 log.warning("Milvus has not indexed %s after %.0f s; searching it as it is", collection, INDEX_WAIT_S)
                 return
             time.sleep(0.5)
 
-    def _index_built(self, collection: str) -> bool:
+    def _searched_through_index(self, collection: str) -> bool:
         # Not pending_index_rows == 0: the server then compacts the flushed segments into larger ones and indexes
         # those again (660k rows pending for minutes at 1M, measured), while the indexed originals serve searches.
         progress = self.client.describe_index(collection, "vector")
-        return progress.get("indexed_rows", 0) >= progress.get("total_rows", 0)
-
-    def _indexed_segments_loaded(self, collection: str) -> bool:
+        total = progress.get("total_rows", 0)
+        if progress.get("indexed_rows", 0) < total:
+            return False
         if self.lite:
             return True  # milvus-lite has no segment listing (not implemented)
         segments = self.client.list_loaded_segments(collection)
-        # Growing segments (writes of other nodes meanwhile) and small ones are searched exhaustively, never indexed.
+        # Every flushed row in a loaded segment (while the query node swaps the flushed segments in, none may be
+        # listed: seen in CI), and every sealed one that is large enough searched through its index; growing
+        # segments (writes of other nodes meanwhile) and small ones are searched exhaustively, never indexed.
+        if sum(s.num_rows for s in segments) < total:
+            return False
         return all(s.index_name for s in segments if s.state_name == "Sealed" and s.num_rows >= MIN_INDEXED_ROWS)
 
     # ---- writes
