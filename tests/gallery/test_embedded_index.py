@@ -75,16 +75,22 @@ def test_saved_and_loaded_index_answers_the_same(tmp_path: Path, vectors: np.nda
     assert found[0] == 10**6 and len(set(found.tolist())) == 10
 
 
+def _group_of_persons(tmp_path: Path, vectors: np.ndarray, count: int) -> tuple[Runtime, int]:
+    """A runtime whose one account has group "g" of `count` persons p0.. with one face each (vectors[n])."""
+    runtime = Runtime(settings_in(tmp_path))
+    account = runtime.accounts.find(runtime.accounts.create("a").secret_id).id
+    runtime.gallery.create_group(account, "g", "G", [], "", "3.0")
+    for n in range(count):
+        runtime.gallery.create_person(account, "g", f"p{n}", "P", 0, [], FaceInput(vectors[n]))
+    return runtime, account
+
+
 def test_rebuild_stages_a_large_group_and_serves_it_after_a_restart(
     tmp_path: Path, vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(embedded, "ANN_THRESHOLD", 1000)
-    runtime = Runtime(settings_in(tmp_path))
-    account = runtime.accounts.find(runtime.accounts.create("a").secret_id).id
+    runtime, account = _group_of_persons(tmp_path, vectors, 1200)
     gallery = runtime.gallery
-    gallery.create_group(account, "g", "G", [], "", "3.0")
-    for n in range(1200):
-        gallery.create_person(account, "g", f"p{n}", "P", 0, [], FaceInput(vectors[n]))
     assert gallery.rebuild() == 1200
     group = gallery.index._groups[("face", 1)]
     assert group.is_ivf and group.trained_n == 1200 and gallery.index_report()["consistent"]
@@ -98,12 +104,8 @@ def test_rebuild_stages_a_large_group_and_serves_it_after_a_restart(
 
 
 def test_a_saved_index_of_the_former_layout_is_rebuilt(tmp_path: Path, vectors: np.ndarray) -> None:
-    runtime = Runtime(settings_in(tmp_path))
-    account = runtime.accounts.find(runtime.accounts.create("a").secret_id).id
+    runtime, account = _group_of_persons(tmp_path, vectors, 3)
     gallery = runtime.gallery
-    gallery.create_group(account, "g", "G", [], "", "3.0")
-    for n in range(3):
-        gallery.create_person(account, "g", f"p{n}", "P", 0, [], FaceInput(vectors[n]))
     gallery.close()
     former = faiss.IndexIVFScalarQuantizer(
         faiss.IndexFlatIP(128), 128, 1, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
