@@ -14,6 +14,7 @@ import numpy as np
 
 from facecloud.vision.attributes import AgeGenderModel, FaceAttributes, expression
 from facecloud.vision.mesh import FaceBox, FaceLandmarker, FaceMesh
+from facecloud.vision.model_base import Inference
 from facecloud.vision.quality import FaceQuality, assess
 
 ATTRIBUTE_FACES = 5  # Tencent: attributes for the 5 largest faces
@@ -28,12 +29,12 @@ class FaceAnalysis:
 
 
 class FaceAnalyzer:
-    def __init__(self, task_path: Path, age_path: Path, gender_path: Path, threads: int = 1) -> None:
+    def __init__(self, task_path: Path, age_path: Path, gender_path: Path, inference: Inference = Inference()) -> None:
         self._task_path = task_path
-        self._threads = threads
+        self._threads = inference.threads
         self._lock = threading.Lock()
         self._landmarker: FaceLandmarker | None = None
-        self.age_gender = AgeGenderModel(age_path, gender_path, threads)
+        self.age_gender = AgeGenderModel(age_path, gender_path, inference)
 
     @property
     def landmarker(self) -> FaceLandmarker:

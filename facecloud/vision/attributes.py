@@ -19,7 +19,7 @@ import numpy as np
 
 from facecloud.vision.alignment import similarity_from
 from facecloud.vision.mesh import FaceMesh, HeadPose
-from facecloud.vision.model_base import OnnxModel
+from facecloud.vision.model_base import Inference, OnnxModel
 
 CHIP_PADDING = 0.2
 GENDER_CHIP = 32
@@ -81,9 +81,9 @@ def _to_tensor(chips: list[np.ndarray]) -> np.ndarray:
 class AgeGenderModel:
     """Both ONNX networks; sessions are built on first use (AnalyzeFace never needs them)."""
 
-    def __init__(self, age_path: Path, gender_path: Path, threads: int = 1) -> None:
-        self.age = OnnxModel(age_path, threads)
-        self.gender = OnnxModel(gender_path, threads)
+    def __init__(self, age_path: Path, gender_path: Path, inference: Inference = Inference()) -> None:
+        self.age = OnnxModel(age_path, inference)
+        self.gender = OnnxModel(gender_path, inference)
 
     def run(self, bgr: np.ndarray, meshes: list[FaceMesh]) -> list[AgeGender]:
         if not meshes:

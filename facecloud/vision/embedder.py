@@ -3,10 +3,11 @@
 Test-time augmentation: the feature of the horizontally mirrored crop is added to the feature of the crop
 before normalising (a face and its mirror are the same person; the sum averages out some pose noise).
 
-Two backends compute the same features (cosine 1.0000 between them): OpenCV's DNN, and ONNX Runtime, which the
-pipeline uses: with the int8bq weights dequantized once at load (facecloud.vision.model_base.ort_session) it runs a
-crop and its mirror in one batch faster than OpenCV runs the two (51 vs 62 ms on the 2-core machine), and on a GPU
-all crops of a call (or a whole enrolment batch) go through the network in one batch."""
+Two backends compute the same features (cosine 1.0000 between them): OpenCV's DNN, and the session the pipeline
+gives (facecloud.vision.model_base.inference_session: OpenVINO on a CPU, ONNX Runtime on a GPU), with the int8bq
+weights dequantized once at load: it runs a crop and its mirror in one batch (18.5 ms on OpenVINO, 48 on ONNX
+Runtime, 62 for OpenCV's two runs on the 2-core machine), and on a GPU all crops of a call (or a whole enrolment
+batch) go through the network in one batch."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ class FaceEmbedder:
             return net.feature(crop).reshape(-1).astype(np.float32)
 
     def raw_features(self, crops: list[np.ndarray]) -> np.ndarray:
-        """SFace's outputs for many aligned crops (N x 128): one batch on ONNX Runtime, one by one on OpenCV."""
+        """SFace's outputs for many aligned crops (N x 128): one batch on the session, one by one on OpenCV."""
         if self.session is None:
             return np.stack([self.raw_feature(crop) for crop in crops])
         # What cv2.FaceRecognizerSF feeds: RGB, 0..255, NCHW.

@@ -24,7 +24,7 @@ import numpy as np
 
 from facecloud.config import Settings
 from facecloud.errors import ApiError
-from facecloud.vision.model_base import ort_session, sha256_of
+from facecloud.vision.model_base import inference_session, sha256_of
 
 ORIGIN_REPOSITORY = "https://github.com/minivision-ai/Silent-Face-Anti-Spoofing"
 # Raw files of the public repository at a fixed commit (the files are also SHA-256-checked after download).
@@ -61,7 +61,7 @@ PROBABILITY_FLOOR = 1e-7
 
 PACKAGED_DIR = Path(__file__).with_name("data") / "liveness"
 
-SessionFactory = Callable[[Path | bytes], Any]  # .onnx path or bytes -> an InferenceSession (Pipeline.ort_session)
+SessionFactory = Callable[[Path | bytes], Any]  # .onnx path or bytes -> a session (Pipeline.session)
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ class LivenessModel:
     def __init__(self, model_dir: Path, cache_dir: Path, make_session: SessionFactory | None = None) -> None:
         self.model_dir = Path(model_dir)
         self.onnx_dir = Path(cache_dir) / "models" / "liveness"
-        self.make_session = make_session or ort_session
+        self.make_session = make_session or inference_session
         self._sessions: list | None = None
         self._lock = threading.Lock()
 

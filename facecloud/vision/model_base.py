@@ -1,25 +1,35 @@
 """One base for "a model = a file + a class" (insightface's model zoo style): what every ONNX model shares.
 
 - `sha256_of`: the checksum of a weight file (streamed) or of bytes in memory;
-- `ort_session`: an ONNX Runtime session from a path or bytes, CUDA first where onnxruntime-gpu has it, else CPU,
-  with the thread count the settings give (facecloud.vision.pipeline.inference_threads);
+- `inference_session`: a session for an ONNX graph (path or bytes) as `Inference` says: ONNX Runtime's CUDA provider
+  where onnxruntime-gpu has it, else OpenVINO on the CPU (`OpenVinoSession`, the default) or ONNX Runtime's CPU
+  provider (`ort_session`); all three answer ONNX Runtime's `get_inputs()` / `run(outputs, feeds)`;
 - `OnnxModel`: a lazily built, thread-safe session; a model class keeps only its pre- and post-processing.
 
-ONNX Runtime sessions are safe to run from many threads at once, so one session per model is enough; the lock
-only guards the first build."""
+Why OpenVINO on the CPU: on the 2-core test machine it runs the convolutional models 2-3x faster than ONNX Runtime
+with the same float32 arithmetic (SFace crop + mirror 18.5 vs 48 ms, MiniFASNet 1.1 vs 3.9 ms; outputs within 5e-6).
+
+Sessions are safe to run from many threads at once, so one session per model is enough; the lock only guards the
+first build."""
 
 from __future__ import annotations
 
 import hashlib
+import queue
+import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import onnxruntime
 
 ModelSource = str | Path | bytes
+ENGINES = ("openvino", "onnxruntime")
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 _HASH_BLOCK = 1 << 20
 
@@ -66,22 +76,101 @@ def ort_session(model: ModelSource, threads: int = 1, dequantize: bool = False) 
     return ort.InferenceSession(source, sess_options=options, providers=available_providers())
 
 
+def float_graph(model: ModelSource) -> bytes:
+    """The graph with weights stored quantized (DequantizeLinear on constants, OpenCV Zoo's int8bq blocks) turned
+    into plain float32 weights, by ONNX Runtime's constant folding (OpenVINO reads no block-wise DequantizeLinear)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC  # portable ONNX operators only
+    options.add_session_config_entry("session.disable_quant_qdq", "1")
+    with tempfile.TemporaryDirectory() as folder:
+        options.optimized_model_filepath = str(Path(folder) / "float.onnx")
+        ort.InferenceSession(model if isinstance(model, bytes) else str(model), options, ["CPUExecutionProvider"])
+        return Path(options.optimized_model_filepath).read_bytes()
+
+
+@cache
+def _openvino_core() -> Any:
+    import openvino
+
+    return openvino.Core()
+
+
+class OpenVinoSession:
+    """An OpenVINO model compiled for the CPU behind ONNX Runtime's session interface. Up to `calls` calls run at
+    once (one stream each, `threads` threads per stream); each call borrows an infer request from an idle pool."""
+
+    def __init__(self, model: ModelSource, threads: int = 1, calls: int = 1) -> None:
+        core = _openvino_core()
+        graph = core.read_model(model, b"") if isinstance(model, bytes) else core.read_model(str(model))
+        self._compiled = core.compile_model(
+            graph,
+            "CPU",
+            {
+                "INFERENCE_PRECISION_HINT": "f32",  # not bf16, which OpenVINO picks on CPUs that have it
+                "NUM_STREAMS": calls,
+                "INFERENCE_NUM_THREADS": calls * threads,
+                "ENABLE_CPU_PINNING": False,  # the cores are shared with the other worker processes
+            },
+        )
+        self._inputs = [SimpleNamespace(name=port.get_any_name()) for port in self._compiled.inputs]
+        self._outputs = {port.get_any_name(): port for port in self._compiled.outputs}
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
+
+    def get_inputs(self) -> list[SimpleNamespace]:
+        return self._inputs
+
+    def run(self, output_names: list[str] | None, feeds: dict[str, Any]) -> list[Any]:
+        try:
+            request = self._idle.get_nowait()
+        except queue.Empty:
+            request = self._compiled.create_infer_request()
+        try:
+            results = request.infer(feeds)  # copies the outputs out of the request's buffers
+            names = list(self._outputs) if output_names is None else output_names
+            return [results[self._outputs[name]] for name in names]
+        finally:
+            self._idle.put(request)
+
+
+@dataclass(frozen=True)
+class Inference:
+    """How sessions run: threads per call, calls at once (the process's share of the cores), the CPU engine."""
+
+    threads: int = 1
+    calls: int = 1
+    engine: str = "openvino"
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"inference engine {self.engine!r}: one of {', '.join(ENGINES)}")
+
+
+def inference_session(model: ModelSource, inference: Inference = Inference(), dequantize: bool = False) -> Any:
+    """A session of an ONNX graph: ONNX Runtime with CUDA where installed, else the CPU engine `inference` names.
+    dequantize: see `ort_session` (OpenVINO gets the float graph)."""
+    if inference.engine == "openvino" and not has_cuda():
+        return OpenVinoSession(float_graph(model) if dequantize else model, inference.threads, inference.calls)
+    return ort_session(model, inference.threads, dequantize)
+
+
 class OnnxModel:
     """A model file and its session, built on first use. `source` is the file (path or bytes) or a function
     giving it, for models whose graph is built or converted when first needed."""
 
-    def __init__(self, source: ModelSource | Callable[[], ModelSource], threads: int = 1) -> None:
+    def __init__(self, source: ModelSource | Callable[[], ModelSource], inference: Inference = Inference()) -> None:
         self._source = source
-        self.threads = threads
+        self.inference = inference
         self._session: Any = None
         self._lock = threading.Lock()
 
     @property
-    def session(self) -> onnxruntime.InferenceSession:
+    def session(self) -> Any:
         with self._lock:
             if self._session is None:
                 source = self._source() if callable(self._source) else self._source
-                self._session = ort_session(source, self.threads)
+                self._session = inference_session(source, self.inference)
             return self._session
 
     def run(self, feeds: dict[str, Any], outputs: list[str] | None = None) -> list[Any]:

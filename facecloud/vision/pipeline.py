@@ -1,17 +1,17 @@
 """The vision pipeline: decode -> detect -> align/embed -> score. Models load lazily, once, thread-safely.
 
 Other parts compose onto this class with one cached_property each (e.g. `analyzer`, `liveness`); they can use
-`ort_session(path)` for ONNX Runtime sessions with this process's thread count (facecloud.vision.model_base)."""
+`session(path)` for a session of an ONNX graph as this process runs them (facecloud.vision.model_base)."""
 
 from __future__ import annotations
 
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -23,8 +23,6 @@ from facecloud.vision import model_base, zoo
 from facecloud.vision.detector import DetectedFace
 
 if TYPE_CHECKING:
-    import onnxruntime
-
     from facecloud.vision.analysis import FaceAnalyzer
     from facecloud.vision.calibration import ScoreCalibration
     from facecloud.vision.detector import FaceDetector
@@ -92,9 +90,9 @@ class Pipeline:
         from facecloud.vision.embedder import FaceEmbedder, sface_for_onnxruntime
 
         path = self.model_path(zoo.SFACE)
-        # ONNX Runtime with the int8bq weights dequantized once runs a crop and its mirror in one batch in ~50 ms
-        # against OpenCV's ~60 ms for the two (same features: max difference 5e-6); on a GPU it batches there too.
-        session = model_base.ort_session(sface_for_onnxruntime(path), self.threads, dequantize=True)
+        # The int8bq weights dequantized once, a crop and its mirror in one batch: ~18 ms on OpenVINO, ~50 ms on
+        # ONNX Runtime, ~60 ms for the two on OpenCV (same features: max difference 5e-6); on a GPU it batches there.
+        session = self.session(sface_for_onnxruntime(path), dequantize=True)
         return FaceEmbedder(path, pool_size=self.net_pool_size, session=session)
 
     @property
@@ -109,7 +107,7 @@ class Pipeline:
         from facecloud.vision.faceapi_resnet import ResNetEmbedder
 
         graph = faceapi.onnx_bytes(self.settings.cache_dir, faceapi.RECOGNITION)
-        return ResNetEmbedder(self.ort_session(graph))
+        return ResNetEmbedder(self.session(graph))
 
     @_locked_once
     def expression(self) -> ExpressionModel:
@@ -117,7 +115,7 @@ class Pipeline:
         from facecloud.vision.expression import ExpressionModel
 
         graph = faceapi.onnx_bytes(self.settings.cache_dir, faceapi.EXPRESSION)
-        return ExpressionModel(self.ort_session(graph))
+        return ExpressionModel(self.session(graph))
 
     @_locked_once
     def mask_classifier(self) -> MaskClassifier:
@@ -147,7 +145,7 @@ class Pipeline:
     def liveness(self) -> LivenessModel:
         from facecloud.vision.liveness import LivenessModel
 
-        return LivenessModel.from_settings(self.settings, self.ort_session)
+        return LivenessModel.from_settings(self.settings, self.session)
 
     @_locked_once
     def analyzer(self) -> FaceAnalyzer:
@@ -158,12 +156,17 @@ class Pipeline:
             self.model_path(zoo.FACE_LANDMARKER),
             self.model_path(zoo.AGE),
             self.model_path(zoo.GENDER),
-            self.threads,
+            self.inference,
         )
 
-    def ort_session(self, model: str | Path | bytes) -> onnxruntime.InferenceSession:
-        """An ONNX Runtime session with this machine's thread count; CUDA first when the build has it."""
-        return model_base.ort_session(model, self.threads)
+    @property
+    def inference(self) -> model_base.Inference:
+        """Threads per model call, calls at once (one per image in work), and the CPU engine of the settings."""
+        return model_base.Inference(self.threads, self.net_pool_size, self.settings.inference_engine)
+
+    def session(self, model: str | Path | bytes, dequantize: bool = False) -> Any:
+        """A session of an ONNX graph as `inference` says (facecloud.vision.model_base.inference_session)."""
+        return model_base.inference_session(model, self.inference, dequantize)
 
     # --- the steps ---
 
@@ -221,6 +224,17 @@ class Pipeline:
             return [work(item) for item in items]
         futures = [self.executor.submit(work, item) for item in items]
         return [future.result() for future in futures]
+
+    @_locked_once
+    def part_executor(self) -> ThreadPoolExecutor:
+        # Its tasks start no others, so a caller may wait on them from any thread, the executor's included. Not
+        # lowered in priority: the task only waits for the inference engine's own threads.
+        return ThreadPoolExecutor(max_workers=IMAGES_IN_PARALLEL * self.slots, thread_name_prefix="facecloud-part")
+
+    def beside(self, work: Callable[[T], R], item: T) -> Future[R]:
+        """Start one model call that the caller's next one does not need (3.0's ResNet beside SFace), so that both
+        cores work on a request while they are free; the caller collects it with `.result()`."""
+        return self.part_executor.submit(work, item)
 
 
 # CompareFace works on its two images side by side.

@@ -99,10 +99,10 @@ class FaceModels:
         return FaceCrops(self.pipeline.embedder.align(bgr, refined), self.pipeline.resnet.align(bgr, refined))
 
     def embed_crops(self, crops: FaceCrops, version: str) -> np.ndarray:
-        sface = self.pipeline.embedder.embed_crop(crops.sface)
         if version == "2.0":
-            return sface
-        return self.fusion.fuse(sface, self.pipeline.resnet.embed_chip(crops.resnet))
+            return self.pipeline.embedder.embed_crop(crops.sface)
+        resnet = self.pipeline.beside(self.pipeline.resnet.embed_chip, crops.resnet)
+        return self.fusion.fuse(self.pipeline.embedder.embed_crop(crops.sface), resnet.result())
 
     def embed(self, bgr: np.ndarray, face: DetectedFace, version: str) -> np.ndarray:
         return self.embed_crops(self.crops(bgr, face), version)

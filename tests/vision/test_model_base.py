@@ -8,12 +8,24 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 
 from facecloud.vision import zoo
 from facecloud.vision.alignment import similarity_from
 from facecloud.vision.detector import DetectedFace, _iou, _non_max_suppression
+from facecloud.vision.embedder import sface_for_onnxruntime
 from facecloud.vision.image import decode_bytes
-from facecloud.vision.model_base import OnnxModel, available_providers, ort_session, sha256_of
+from facecloud.vision.model_base import (
+    Inference,
+    OnnxModel,
+    OpenVinoSession,
+    available_providers,
+    float_graph,
+    has_cuda,
+    inference_session,
+    ort_session,
+    sha256_of,
+)
 from facecloud.vision.pipeline import Pipeline
 from tests.conftest import need_data
 
@@ -34,6 +46,36 @@ def test_sessions_take_the_thread_count_and_prefer_cuda(pipeline: Pipeline) -> N
     session = ort_session(pipeline.model_path(zoo.AGE), threads=1)
     assert session.get_providers() == available_providers()
     assert session.get_session_options().intra_op_num_threads == 1
+
+
+def test_openvino_runs_the_quantized_sface_as_onnx_runtime_does(pipeline: Pipeline) -> None:
+    """The CPU engine's features match ONNX Runtime's on a real aligned face, in a batch with its mirror, from
+    several threads at once (each call borrows its own infer request)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    graph = sface_for_onnxruntime(pipeline.model_path(zoo.SFACE))
+    engine = OpenVinoSession(float_graph(graph), threads=1, calls=2)
+    reference = ort_session(graph, threads=1, dequantize=True)
+    img = decode_bytes(need_data("lfw-dev/lfw-deepfunneled/Aaron_Patterson/Aaron_Patterson_0001.jpg").read_bytes())
+    crop = pipeline.embedder.align(img.bgr, pipeline.detector.detect(img.bgr)[0])
+    batch = np.stack([crop, crop[:, ::-1]])[:, :, :, ::-1].transpose(0, 3, 1, 2).astype(np.float32)
+    name = reference.get_inputs()[0].name
+    assert engine.get_inputs()[0].name == name
+    expected = reference.run(None, {name: batch})[0]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: engine.run(None, {name: batch})[0], range(8)))
+    for features in results:
+        assert features.shape == expected.shape == (2, 128)
+        assert np.abs(features - expected).max() < 1e-3 * np.abs(expected).max()
+
+
+def test_the_engine_follows_the_settings(pipeline: Pipeline) -> None:
+    path = pipeline.model_path(zoo.GENDER)
+    on_cpu = OpenVinoSession if not has_cuda() else ort.InferenceSession
+    assert isinstance(inference_session(path, Inference(engine="openvino")), on_cpu)
+    assert isinstance(inference_session(path, Inference(engine="onnxruntime")), ort.InferenceSession)
+    with pytest.raises(ValueError, match="inference engine"):
+        Inference(engine="tensorrt")
 
 
 def test_onnx_model_builds_its_session_once(pipeline: Pipeline) -> None:
