@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -160,9 +161,13 @@ class ApiEndpoint:
         )
 
     def _run(self, action: Action, typed: Any, ctx: ActionContext, outcome: CallOutcome) -> dict[str, Any]:
-        try:
+        def in_slot(handler: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+            # Only the handler holds the slot: the ledger commit after it (an fsync) leaves the core to the next call.
             with self.scheduler.slot_for(action.name, action.request) as run:
-                return run(lambda: execute(action, typed, ctx, outcome.commit))
+                return run(handler)
+
+        try:
+            return execute(action, typed, ctx, outcome.commit, in_slot)
         except CallAbandoned:
             # Answered FailedOperation.RequestTimeout already, so it was not billed.
             raise timeout_error(self.runtime.settings.request_timeout_s) from None

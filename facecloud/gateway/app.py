@@ -19,7 +19,7 @@ from facecloud.gateway.api import ApiEndpoint, make_replay_guard
 from facecloud.gateway.ratelimit import make_rate_limiter
 from facecloud.runtime import Runtime
 
-log = logging.getLogger("facecloud.settlement")
+log = logging.getLogger("facecloud.app")
 SETTLEMENT_EVERY_S = 3600
 MAINTENANCE_EVERY_S = 10.0
 
@@ -54,6 +54,13 @@ async def _maintain_gallery_periodically(runtime: Runtime) -> None:
             log.exception("gallery maintenance failed; retrying later")
 
 
+async def _warm_up_models(runtime: Runtime) -> None:
+    try:
+        await run_in_threadpool(runtime.vision.warm_up)
+    except Exception:  # a model that cannot load answers its own error on the first call that needs it
+        log.exception("loading the face models at start failed")
+
+
 def create_app(runtime: Runtime, workers: int = 1) -> Starlette:
     limiter = make_rate_limiter(runtime.settings, workers)
     endpoint = ApiEndpoint(runtime, make_replay_guard(runtime, workers), limiter)
@@ -77,6 +84,7 @@ def create_app(runtime: Runtime, workers: int = 1) -> Starlette:
         tasks = [
             asyncio.create_task(_settle_periodically(runtime)),
             asyncio.create_task(_maintain_gallery_periodically(runtime)),
+            asyncio.create_task(_warm_up_models(runtime)),
         ]
         await asyncio.to_thread(runtime.resume_version_jobs)
         yield

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from facecloud.db import WriteAbandoned, commit_gate, in_write_transaction
 from facecloud.errors import ApiError
+from facecloud.gateway.scheduler import run_here
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -120,11 +121,16 @@ class LedgerRow:
 
 
 def execute(
-    action: Action, request: TencentRequest, ctx: ActionContext, may_commit: Callable[[], bool] = _always
+    action: Action,
+    request: TencentRequest,
+    ctx: ActionContext,
+    may_commit: Callable[[], bool] = _always,
+    run_handler: Callable[[Callable[[], dict[str, Any]]], dict[str, Any]] = run_here,
 ) -> dict[str, Any]:
     """Run an action under the metering rule: a billable call is refused in arrears before any work, and recorded
     once after a success or a billable error, only when may_commit() says its answer will reach the caller. A call
-    that writes the gallery records its ledger row in the write's own transaction, after may_commit() said yes."""
+    that writes the gallery records its ledger row in the write's own transaction, after may_commit() said yes.
+    run_handler runs the handler (the gateway's: in a model-work slot, which the metering around it does not hold)."""
     service = action.billed_service(request)
     billing = ctx.runtime.billing if service else None
     if billing:
@@ -133,7 +139,7 @@ def execute(
     gate = commit_gate.set(may_commit)  # a write commits only while its answer can still reach the caller
     joined = in_write_transaction.set(ledger)
     try:
-        fields = action.handler(request, ctx)
+        fields = run_handler(lambda: action.handler(request, ctx))
     except WriteAbandoned:
         raise CallAbandoned from None
     except ApiError as error:

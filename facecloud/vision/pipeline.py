@@ -95,6 +95,13 @@ class Pipeline:
         session = self.session(sface_for_onnxruntime(path), dequantize=True)
         return FaceEmbedder(path, pool_size=self.net_pool_size, session=session)
 
+    def warm_up(self) -> None:
+        """Load the models every face action needs and run each once (the engines allocate on the first run), so
+        that the first calls of a freshly started worker do not wait for them."""
+        self.detector.detect(np.zeros((320, 320, 3), np.uint8))
+        self.embedder.embed_crop(np.zeros((112, 112, 3), np.uint8))
+        self.resnet.embed_chip(np.zeros((150, 150, 3), np.uint8))
+
     @property
     def has_cuda(self) -> bool:
         """ONNX Runtime's CUDA provider is installed (onnxruntime-gpu with a usable CUDA)."""
