@@ -92,7 +92,7 @@ class Pipeline:
         path = self.model_path(zoo.SFACE)
         # The int8bq weights dequantized once, a crop and its mirror in one batch: ~18 ms on OpenVINO, ~50 ms on
         # ONNX Runtime, ~60 ms for the two on OpenCV (same features: max difference 5e-6); on a GPU it batches there.
-        session = self.session(sface_for_onnxruntime(path), dequantize=True)
+        session = self.heavy_session(sface_for_onnxruntime(path), dequantize=True)
         return FaceEmbedder(path, pool_size=self.net_pool_size, session=session)
 
     def warm_up(self) -> None:
@@ -114,7 +114,7 @@ class Pipeline:
         from facecloud.vision.faceapi_resnet import ResNetEmbedder
 
         graph = faceapi.onnx_bytes(self.settings.cache_dir, faceapi.RECOGNITION)
-        return ResNetEmbedder(self.session(graph))
+        return ResNetEmbedder(self.heavy_session(graph))
 
     @_locked_once
     def expression(self) -> ExpressionModel:
@@ -174,6 +174,13 @@ class Pipeline:
     def session(self, model: str | Path | bytes, dequantize: bool = False) -> Any:
         """A session of an ONNX graph as `inference` says (facecloud.vision.model_base.inference_session)."""
         return model_base.inference_session(model, self.inference, dequantize)
+
+    def heavy_session(self, model: str | Path | bytes, dequantize: bool = False) -> Any:
+        """A session of a model only heavy work uses (the embedders), built on a thread at the heavy work's priority:
+        the threads OpenVINO starts for it inherit that priority (facecloud.priority, gateway/scheduler.py)."""
+        nice = self.settings.heavy_work_nice
+        with ThreadPoolExecutor(1, initializer=lower_this_thread, initargs=(nice,)) as builder:
+            return builder.submit(self.session, model, dequantize).result()
 
     # --- the steps ---
 
