@@ -63,7 +63,8 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="facecloud-metrics-")
     uvicorn.run(
         "facecloud.gateway.asgi:app",
-        http="facecloud.gateway.http:NoDelayH11Protocol",
+        http="facecloud.gateway.http:NoDelayHttpProtocol",
+        loop="uvloop",
         host=host,
         port=port,
         workers=workers,

@@ -1,4 +1,4 @@
-"""uvicorn's HTTP/1.1 protocol with TCP_NODELAY on every connection.
+"""uvicorn's HTTP/1.1 protocol (httptools' C parser) with TCP_NODELAY on every connection.
 
 With --workers > 1 uvicorn binds the listening socket itself with protocol 0, and asyncio only sets TCP_NODELAY on
 sockets whose protocol is IPPROTO_TCP: Nagle then holds the response body until the client's delayed ACK, adding
@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
-class NoDelayH11Protocol(H11Protocol):
+class NoDelayHttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):

@@ -2,13 +2,10 @@
 file path.
 
 One collection per kind (faces, persons); a row is one (group, item) entry with primary key "group:item", the
-account as partition key (a cluster spreads accounts over partitions and prunes them at search time) and
-the group
+account as partition key (a cluster spreads accounts over partitions and prunes them at search time) and the group
 as a scalar filtered on. Deletes are by primary key or by group filter, searched with Strong consistency, so they take
-effect at once. The database epoch and the last change-log sequence applied live in a small meta
-collection: the
-index is shared by every process, and the gallery replays the log into it under the database write lock so
-that
+effect at once. The database epoch and the last change-log sequence applied live in a small meta collection: the
+index is shared by every process, and the gallery replays the log into it under the database write lock so that
 replays never interleave."""
 
 from __future__ import annotations
