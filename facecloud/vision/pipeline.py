@@ -241,9 +241,14 @@ class Pipeline:
 
     @_locked_once
     def part_executor(self) -> ThreadPoolExecutor:
-        # Its tasks start no others, so a caller may wait on them from any thread, the executor's included. Not
-        # lowered in priority: the task only waits for the inference engine's own threads.
-        return ThreadPoolExecutor(max_workers=IMAGES_IN_PARALLEL * self.slots, thread_name_prefix="facecloud-part")
+        # Its tasks start no others, so a caller may wait on them from any thread, the executor's included. Heavy
+        # work only (the embedders), at its priority.
+        return ThreadPoolExecutor(
+            max_workers=IMAGES_IN_PARALLEL * self.slots,
+            thread_name_prefix="facecloud-part",
+            initializer=lower_this_thread,
+            initargs=(self.settings.heavy_work_nice,),
+        )
 
     def beside(self, work: Callable[[T], R], item: T) -> Future[R]:
         """Start one model call that the caller's next one does not need (3.0's ResNet beside SFace), so that both
