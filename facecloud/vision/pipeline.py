@@ -221,15 +221,19 @@ class Pipeline:
         """Tencent's 0..100 Score for a cosine similarity (40/50/60 = FAR 1e-3/1e-4/1e-5)."""
         return self.calibration.score(cosine)
 
-    @_locked_once
-    def executor(self) -> ThreadPoolExecutor:
-        # Only heavy work (CompareFace's two images, bulk enrolment) runs here: at the heavy work's priority.
+    def _heavy_pool(self, name: str) -> ThreadPoolExecutor:
+        """Threads at the heavy work's priority, one for each image that may be in work at once."""
         return ThreadPoolExecutor(
             max_workers=IMAGES_IN_PARALLEL * self.slots,
-            thread_name_prefix="facecloud-vision",
+            thread_name_prefix=name,
             initializer=lower_this_thread,
             initargs=(self.settings.heavy_work_nice,),
         )
+
+    @_locked_once
+    def executor(self) -> ThreadPoolExecutor:
+        # Only heavy work (CompareFace's two images, bulk enrolment) runs here.
+        return self._heavy_pool("facecloud-vision")
 
     def map(self, work: Callable[[T], R], items: list[T]) -> list[R]:
         """Run independent per-image work side by side (CompareFace's two images: half the latency on 2 cores).
@@ -241,14 +245,9 @@ class Pipeline:
 
     @_locked_once
     def part_executor(self) -> ThreadPoolExecutor:
-        # Its tasks start no others, so a caller may wait on them from any thread, the executor's included. Heavy
-        # work only (the embedders), at its priority.
-        return ThreadPoolExecutor(
-            max_workers=IMAGES_IN_PARALLEL * self.slots,
-            thread_name_prefix="facecloud-part",
-            initializer=lower_this_thread,
-            initargs=(self.settings.heavy_work_nice,),
-        )
+        # Its tasks (the embedders' passes) start no others, so a caller may wait on them from any thread, the
+        # executor's included.
+        return self._heavy_pool("facecloud-part")
 
     def beside(self, work: Callable[[T], R], item: T) -> Future[R]:
         """Start one model call that the caller's next one does not need (3.0's ResNet beside SFace), so that both
