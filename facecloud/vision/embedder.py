@@ -73,10 +73,8 @@ class FaceEmbedder:
         """SFace's outputs for many aligned crops (N x 128): one batch on the session, one by one on OpenCV."""
         if self.session is None:
             return np.stack([self.raw_feature(crop) for crop in crops])
-        # What cv2.FaceRecognizerSF feeds: RGB, 0..255, NCHW.
-        batch = np.stack(crops)[:, :, :, ::-1].transpose(0, 3, 1, 2).astype(np.float32)
         name = self.session.get_inputs()[0].name
-        return self.session.run(None, {name: batch})[0].reshape(len(crops), -1).astype(np.float32)
+        return self.session.run(None, {name: sface_batch(crops)})[0].reshape(len(crops), -1).astype(np.float32)
 
     def embed_crops(self, crops: list[np.ndarray], flip: bool | None = None) -> np.ndarray:
         """Unit embeddings (N x 128) of aligned crops, mirrors fused; one network batch on ONNX Runtime."""
@@ -92,6 +90,11 @@ class FaceEmbedder:
 
     def embed(self, bgr: np.ndarray, face: DetectedFace, flip: bool | None = None) -> np.ndarray:
         return self.embed_crop(self.align(bgr, face), flip)
+
+
+def sface_batch(crops: list[np.ndarray]) -> np.ndarray:
+    """The network input of aligned BGR crops, as cv2.FaceRecognizerSF feeds it: RGB, 0..255, NCHW float32."""
+    return np.stack(crops)[:, :, :, ::-1].transpose(0, 3, 1, 2).astype(np.float32)
 
 
 def normalise(vector: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import pytest
 from facecloud.vision import zoo
 from facecloud.vision.alignment import similarity_from
 from facecloud.vision.detector import DetectedFace, _iou, _non_max_suppression
-from facecloud.vision.embedder import sface_for_onnxruntime
+from facecloud.vision.embedder import sface_batch, sface_for_onnxruntime
 from facecloud.vision.image import decode_bytes
 from facecloud.vision.model_base import (
     Inference,
@@ -58,7 +58,7 @@ def test_openvino_runs_the_quantized_sface_as_onnx_runtime_does(pipeline: Pipeli
     reference = ort_session(graph, threads=1, dequantize=True)
     img = decode_bytes(need_data("lfw-dev/lfw-deepfunneled/Aaron_Patterson/Aaron_Patterson_0001.jpg").read_bytes())
     crop = pipeline.embedder.align(img.bgr, pipeline.detector.detect(img.bgr)[0])
-    batch = np.stack([crop, crop[:, ::-1]])[:, :, :, ::-1].transpose(0, 3, 1, 2).astype(np.float32)
+    batch = sface_batch([crop, crop[:, ::-1]])
     name = reference.get_inputs()[0].name
     assert engine.get_inputs()[0].name == name
     expected = reference.run(None, {name: batch})[0]
