@@ -7,9 +7,9 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -48,6 +48,21 @@ def make_replay_guard(runtime: Runtime, workers: int) -> ReplayGuard | None:
     return MemoryReplayGuard()
 
 
+@dataclass(frozen=True)
+class _Call:
+    """What the event loop hands the worker thread: the request as read, and the log fields to fill in."""
+
+    method: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    action_name: str
+    version: str
+    request_id: str
+    language: str
+    extra: dict[str, Any]
+
+
 class ApiEndpoint:
     def __init__(
         self,
@@ -65,6 +80,7 @@ class ApiEndpoint:
             settings.model_work_queue,
             settings.request_timeout_s,
             heavy_nice=settings.heavy_work_nice,
+            light_slots=runtime.vision.light_slots,
         )
         self.actions = registry()
 
@@ -109,56 +125,67 @@ class ApiEndpoint:
                 f"不支持 HTTP 方法 {request.method}。",
             )
         body = await self._read_body(request)
-        query = request.scope.get("query_string", b"").decode("latin-1")
-        settings = self.runtime.settings
-        key, signature = await run_in_threadpool(
-            auth.verify,
+        call = _Call(
             method=request.method,
-            query=query,
+            query=request.scope.get("query_string", b"").decode("latin-1"),
             headers=headers,
             body=body,
+            action_name=action_name,
+            version=headers.get("x-tc-version") or request.query_params.get("Version", ""),
+            request_id=request_id,
+            language=language,
+            extra=extra,
+        )
+        # Everything after the body runs in one worker-thread hop: under load every hop back to the event loop
+        # and out again waits for a core and the GIL (measured: 3-8 ms at p99 each, at half the capacity).
+        timeout_s = self.runtime.settings.request_timeout_s
+        return await run_with_deadline(lambda outcome: self._serve(call, outcome), timeout_s)
+
+    def _serve(self, call: _Call, outcome: CallOutcome) -> dict[str, Any]:
+        """Authenticate, check the version, the action, replays and the rate limit, validate, then run the action."""
+        settings = self.runtime.settings
+        key, signature = auth.verify(
+            method=call.method,
+            query=call.query,
+            headers=call.headers,
+            body=call.body,
             accounts=self.runtime.accounts,
             window_s=settings.signature_window_s,
         )
-        extra["account"] = key.account.app_id
-        version = headers.get("x-tc-version") or request.query_params.get("Version", "")
-        if version != API_VERSION:
+        call.extra["account"] = key.account.app_id
+        if call.version != API_VERSION:
             raise ApiError(
                 "NoSuchVersion",
-                f"Version `{version}` does not exist; use {API_VERSION}.",
-                f"接口版本 `{version}` 不存在，请使用 {API_VERSION}。",
+                f"Version `{call.version}` does not exist; use {API_VERSION}.",
+                f"接口版本 `{call.version}` 不存在，请使用 {API_VERSION}。",
             )
-        action = self.actions.get(action_name)
+        action = self.actions.get(call.action_name)
         if action is None:
             raise ApiError(
                 "InvalidAction",
-                f"The action `{action_name}` does not exist.",
-                f"接口 `{action_name}` 不存在。",
+                f"The action `{call.action_name}` does not exist.",
+                f"接口 `{call.action_name}` 不存在。",
             )
         if self.replay_guard is not None:
-            await run_in_threadpool(
-                auth.refuse_replay,
+            auth.refuse_replay(
                 self.replay_guard,
-                action_name,
+                call.action_name,
                 signature,
                 settings.signature_window_s,
-                is_read_only(action_name),
+                is_read_only(call.action_name),
             )
-        group = action.limit_group
-        await run_in_threadpool(ratelimit.check, self.rate_limiter, settings, key.account.id, group)
-        raw = params.parse_flat_query(query) if request.method == "GET" else params.parse_json_body(body)
+        ratelimit.check(self.rate_limiter, settings, key.account.id, action.limit_group)
+        raw = params.parse_flat_query(call.query) if call.method == "GET" else params.parse_json_body(call.body)
         typed = params.validate(action.request, raw)
         ctx = ActionContext(
             account_id=key.account.id,
             app_id=key.account.app_id,
-            request_id=request_id,
-            language=language,
+            request_id=call.request_id,
+            language=call.language,
             runtime=self.runtime,
-            region=headers.get("x-tc-region", ""),
+            region=call.headers.get("x-tc-region", ""),
         )
-        return await run_with_deadline(
-            lambda outcome: self._run(action, typed, ctx, outcome), settings.request_timeout_s
-        )
+        return self._run(action, typed, ctx, outcome)
 
     def _run(self, action: Action, typed: Any, ctx: ActionContext, outcome: CallOutcome) -> dict[str, Any]:
         def in_slot(handler: Callable[[], dict[str, Any]]) -> dict[str, Any]:

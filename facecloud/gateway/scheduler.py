@@ -13,9 +13,10 @@ RequestLimitExceeded at once instead of letting the wait grow without bound.
 Queue order alone cannot keep a 9 ms DetectFace from waiting behind a 100-200 ms CompareFace that holds the slot,
 nor keep the heavy call's threads from taking the core from a light call (even DeletePerson, which does no model
 work) once both run. So actions fall into two classes by their least measured cost (LIGHT_COST_S): each class has
-its own `slots`, and heavy work runs on threads of a lower OS priority (facecloud.priority): a light call starts at
-once and the kernel gives it the core the heavy call was using; the heavy call goes on with what light work leaves
-(never nothing: a niced thread keeps a share of a contended core, and light work is itself bounded by its slots)."""
+its own slots (light calls twice as many: facecloud.vision.pipeline.LIGHT_CALLS_PER_SLOT), and heavy work runs on
+threads of a lower OS priority (facecloud.priority): a light call starts at once and the kernel gives it the core
+the heavy call was using; the heavy call goes on with what light work leaves (never nothing: a niced thread keeps a
+share of a contended core, and light work is itself bounded by its slots)."""
 
 from __future__ import annotations
 
@@ -140,8 +141,11 @@ class ModelWorkScheduler:
         clock: Callable[[], float] = time.monotonic,
         light_cost_s: float = LIGHT_COST_S,
         heavy_nice: int = HEAVY_WORK_NICE,
+        light_slots: int = 0,
     ) -> None:
+        """`slots` heavy calls at once, and `light_slots` light ones (as many as heavy where 0)."""
         self.slots = max(1, slots)
+        self.light_slots = light_slots if light_slots > 0 else self.slots
         self.queue_limit = max(1, queue_limit)
         self.max_wait_s = max_wait_s
         self.light_cost_s = light_cost_s
@@ -150,7 +154,10 @@ class ModelWorkScheduler:
         self._lock = threading.Lock()
         self._cost: dict[str, float] = {}
         self._least: dict[str, float] = {}
-        self._pools = {cls: _SlotPool(self.slots, self.queue_limit, clock, self.cost) for cls in (LIGHT, HEAVY)}
+        self._pools = {
+            cls: _SlotPool(count, self.queue_limit, clock, self.cost)
+            for cls, count in ((LIGHT, self.light_slots), (HEAVY, self.slots))
+        }
         self._heavy_threads: ThreadPoolExecutor | None = None
 
     def cost(self, action: str) -> float:

@@ -258,3 +258,22 @@ def test_a_full_queue_answers_request_limit_exceeded_over_http(tmp_path) -> None
         assert billed == {request_id for code, request_id in results if code == "Success"}
     finally:
         serving.close()
+
+
+def test_light_calls_have_their_own_larger_share_of_slots() -> None:
+    """Two light slots beside one heavy: two DetectFace calls run at once, a third waits; heavy work is unchanged."""
+    clock = FakeClock()
+    scheduler = ModelWorkScheduler(slots=1, clock=clock, light_slots=2)
+    measure(scheduler, clock, {"CompareFace": 0.2, "DetectFace": 0.01})
+    release, log = threading.Event(), []
+    running = [occupy(scheduler, "DetectFace", release, log) for _ in range(2)]
+    wait_until(lambda: log == ["DetectFace", "DetectFace"])
+    third = occupy(scheduler, "DetectFace", release, log)
+    heavy = occupy(scheduler, "CompareFace", release, log)
+    wait_until(lambda: scheduler.waiting() == {"DetectFace": 1} and len(log) == 3)
+    assert log[-1] == "CompareFace"
+    release.set()
+    for thread in (*running, third, heavy):
+        thread.join(5)
+    assert sorted(log) == ["CompareFace", "DetectFace", "DetectFace", "DetectFace"]
+    assert scheduler.waiting() == {}
