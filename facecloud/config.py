@@ -61,6 +61,9 @@ class Settings:
     # wait per action before RequestLimitExceeded (facecloud/gateway/scheduler.py).
     model_work_slots: int = 0
     model_work_queue: int = 32
+    # Light calls (DetectFace, DetectLiveFace, AnalyzeFace) doing model work at once per worker (0: as many as
+    # model_work_slots). More shortens their waits at part load and costs throughput at saturation (docs/vision.md).
+    light_work_slots: int = 0
     # Nice steps of the threads that run heavy model work (CompareFace, searches, enrolment), so that light calls
     # take the core from them at once; 0 runs everything at the server's priority (facecloud/priority.py).
     heavy_work_nice: int = 10

@@ -13,7 +13,7 @@ RequestLimitExceeded at once instead of letting the wait grow without bound.
 Queue order alone cannot keep a 9 ms DetectFace from waiting behind a 100-200 ms CompareFace that holds the slot,
 nor keep the heavy call's threads from taking the core from a light call (even DeletePerson, which does no model
 work) once both run. So actions fall into two classes by their least measured cost (LIGHT_COST_S): each class has
-its own slots (light calls twice as many: facecloud.vision.pipeline.LIGHT_CALLS_PER_SLOT), and heavy work runs on
+its own slots (as many by default; FACECLOUD_LIGHT_WORK_SLOTS gives light calls more), and heavy work runs on
 threads of a lower OS priority (facecloud.priority): a light call starts at once and the kernel gives it the core
 the heavy call was using; the heavy call goes on with what light work leaves (never nothing: a niced thread keeps a
 share of a contended core, and light work is itself bounded by its slots)."""

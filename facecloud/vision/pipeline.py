@@ -60,7 +60,7 @@ class Pipeline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.slots = model_work_slots(settings)
-        self.light_slots = LIGHT_CALLS_PER_SLOT * self.slots
+        self.light_slots = settings.light_work_slots if settings.light_work_slots > 0 else self.slots
         self.threads = inference_threads(settings)
 
     @classmethod
@@ -258,10 +258,6 @@ class Pipeline:
 
 # CompareFace works on its two images side by side.
 IMAGES_IN_PARALLEL = 2
-# Light calls (one image, a few ms) that may run at once per model-work slot. With one, a light call waited behind
-# another for the class's only slot (at half the capacity, 2 workers: p99 of that wait 32-54 ms, DetectFace alone
-# takes 9); with two they start at once and share the cores at normal priority, ahead of the niced heavy work.
-LIGHT_CALLS_PER_SLOT = 2
 
 
 def model_work_slots(settings: Settings) -> int:

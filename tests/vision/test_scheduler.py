@@ -277,3 +277,14 @@ def test_light_calls_have_their_own_larger_share_of_slots() -> None:
         thread.join(5)
     assert sorted(log) == ["CompareFace", "DetectFace", "DetectFace", "DetectFace"]
     assert scheduler.waiting() == {}
+
+
+def test_light_work_slots_follow_the_settings() -> None:
+    from facecloud.config import Settings
+    from facecloud.vision.pipeline import IMAGES_IN_PARALLEL, Pipeline
+
+    default = Pipeline(Settings(workers=2))
+    assert default.light_slots == default.slots
+    more = Pipeline(Settings(workers=2, light_work_slots=3))
+    assert more.light_slots == 3
+    assert more.net_pool_size == IMAGES_IN_PARALLEL * more.slots + 3  # a net for every image that may be in work
