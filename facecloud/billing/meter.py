@@ -31,6 +31,29 @@ MAX_BATCH = 2048
 _IN_CHUNK = 500  # bound on the parameters of one IN (...) list
 
 
+# The meter's reads, built once: building a statement for each billable call cost more than running it.
+_SEEN_REQUEST_IDS = select(UsageEntry.request_id).where(UsageEntry.request_id.in_(bindparam("ids", expanding=True)))
+_FREE_USED = select(UsageMonth.account_id, UsageMonth.service, UsageMonth.month, UsageMonth.free_calls).where(
+    UsageMonth.account_id.in_(bindparam("accounts", expanding=True)),
+    UsageMonth.month.in_(bindparam("months", expanding=True)),
+)
+_OPEN_PACKS = (
+    select(
+        Pack.account_id,
+        Pack.service,
+        Pack.id,
+        Pack.size,
+        Pack.remaining,
+        Pack.purchased_at,
+        Pack.expires_at,
+        Pack.low_alerted,
+        Pack.exhausted_alerted,
+    )
+    .where(Pack.account_id.in_(bindparam("accounts", expanding=True)), Pack.remaining > 0)
+    .order_by(Pack.expires_at, Pack.purchased_at, Pack.id)
+)
+
+
 @dataclass(frozen=True)
 class Call:
     account_id: int
@@ -82,35 +105,14 @@ class Allocator:
         accounts = sorted({k[0] for k in keys})
         months = sorted({k[2] for k in keys})
         self._free_used = dict.fromkeys(keys, 0)
-        t = UsageMonth.__table__
-        for account_id, service, month, used in conn.execute(
-            select(t.c.account_id, t.c.service, t.c.month, t.c.free_calls).where(
-                t.c.account_id.in_(accounts), t.c.month.in_(months)
-            )
-        ):
+        for account_id, service, month, used in conn.execute(_FREE_USED, {"accounts": accounts, "months": months}):
             if (account_id, service, month) in self._free_used:
                 self._free_used[(account_id, service, month)] = int(used)
         with_packs = {(k[0], k[1]) for k in keys if self._catalog.service(k[1]).has_packs}
         self._packs = {key: [] for key in with_packs}
         if not with_packs:
             return
-        p = Pack.__table__
-        rows = conn.execute(
-            select(
-                p.c.account_id,
-                p.c.service,
-                p.c.id,
-                p.c.size,
-                p.c.remaining,
-                p.c.purchased_at,
-                p.c.expires_at,
-                p.c.low_alerted,
-                p.c.exhausted_alerted,
-            )
-            .where(p.c.account_id.in_(accounts), p.c.remaining > 0)
-            .order_by(p.c.expires_at, p.c.purchased_at, p.c.id)
-        )
-        for account_id, service, *state in rows:
+        for account_id, service, *state in conn.execute(_OPEN_PACKS, {"accounts": accounts}):
             if (account_id, service) in self._packs:
                 self._packs[(account_id, service)].append(_PackState(*state))
 
@@ -227,11 +229,9 @@ def write_calls(
 ) -> list[dict[str, object]]:
     """Append the calls not yet in the ledger (idempotent per RequestId); return the alerts it queued."""
     unique = {c.request_id: c for c in reversed(calls)}  # first occurrence wins
-    entries = UsageEntry.__table__
     ids = list(unique)
     for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        for (seen,) in conn.execute(select(entries.c.request_id).where(entries.c.request_id.in_(chunk))):
+        for (seen,) in conn.execute(_SEEN_REQUEST_IDS, {"ids": ids[start : start + _IN_CHUNK]}):
             unique.pop(seen, None)
     if not unique:
         return []
@@ -263,7 +263,7 @@ def write_calls(
         ):
             counters["calls"] += 1
             counters[f"{source}_calls"] += 1
-    _executemany(conn, entries, _ENTRY_COLUMNS, rows)
+    _executemany(conn, UsageEntry.__table__, _ENTRY_COLUMNS, rows)
     _add_counters(conn, UsageMonth.__table__, ("account_id", "service", "month"), monthly)
     _add_counters(conn, UsageDay.__table__, ("account_id", "service", "day", "month"), daily)
     packs = Pack.__table__
