@@ -39,8 +39,8 @@ class Settings:
     # Rate limits (queries per second per account and action group).
     rate_limit_qps: int = 50
     rate_limit_qps_live_accurate: int = 5
-    # Deadlines: the whole body must arrive within body_read_timeout_s; a handler answers within request_timeout_s
-    # (FailedOperation.RequestTimeout, never billed). 0 disables a deadline.
+    # Deadlines: the whole body must arrive within body_read_timeout_s; the rest of the request (signature, rate
+    # limit, the action) answers within request_timeout_s (FailedOperation.RequestTimeout, never billed). 0: none.
     body_read_timeout_s: float = 30.0
     request_timeout_s: float = 60.0
     operator_password: str = ""
