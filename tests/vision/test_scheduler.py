@@ -9,10 +9,12 @@ import time
 
 import pytest
 
+from facecloud.config import Settings
 from facecloud.errors import ApiError
 from facecloud.gateway.registry import registry
 from facecloud.gateway.scheduler import HEAVY, LIGHT, ModelWorkScheduler, does_model_work
 from facecloud.priority import thread_nice
+from facecloud.vision.pipeline import IMAGES_IN_PARALLEL, Pipeline
 
 
 class FakeClock:
@@ -280,9 +282,6 @@ def test_light_calls_have_their_own_larger_share_of_slots() -> None:
 
 
 def test_light_work_slots_follow_the_settings() -> None:
-    from facecloud.config import Settings
-    from facecloud.vision.pipeline import IMAGES_IN_PARALLEL, Pipeline
-
     default = Pipeline(Settings(workers=2))
     assert default.light_slots == default.slots
     more = Pipeline(Settings(workers=2, light_work_slots=3))
