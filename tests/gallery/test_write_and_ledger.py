@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 # `moment` (a SQLAlchemy session event: before_commit, after the ledger and change-log rows are written; or
 # after_commit, once the database committed, where a second transaction for the ledger would not have run yet).
 KILL_AT = r"""
-import os, signal, sys
+import faulthandler, os, signal, sys
 from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -41,6 +41,7 @@ from facecloud.runtime import Runtime
 from tests.conftest import test_settings
 from tests.gallery.test_gallery_actions import photo
 
+faulthandler.dump_traceback_later(150, exit=True)  # a hang shows where it stopped instead of a bare timeout
 data_dir, database_url, moment, account_id = sys.argv[1:5]
 runtime = Runtime(test_settings(Path(data_dir), database_url=database_url), migrate=False)
 action = registry()["CreatePerson"]
@@ -111,7 +112,7 @@ def test_sigkill_at_the_commit_leaves_the_write_and_its_ledger_row_together(
         text=True,
         timeout=180,
     )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-8000:]
 
     runtime = Runtime(settings_in(tmp_path, database_url=database_url))  # the restarted node
     try:
