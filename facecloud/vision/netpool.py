@@ -3,7 +3,6 @@ of a 40-thread server pool would cost memory for no speed on a few cores."""
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,8 +16,8 @@ class NetPool(Generic[T]):
         self._create = create
         self._size = max(1, size)
         self._created = 0
-        self._idle: queue.LifoQueue[T] = queue.LifoQueue()
-        self._lock = threading.Lock()
+        self._idle: list[T] = []  # the last returned first: its memory is the most likely still in cache
+        self._changed = threading.Condition()
 
     @contextmanager
     def borrow(self) -> Iterator[T]:
@@ -26,15 +25,21 @@ class NetPool(Generic[T]):
         try:
             yield net
         finally:
-            self._idle.put(net)
+            with self._changed:
+                self._idle.append(net)
+                self._changed.notify()
 
     def _take(self) -> T:
+        with self._changed:
+            while not self._idle and self._created >= self._size:
+                self._changed.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._created += 1
         try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            if self._created < self._size:
-                self._created += 1
-                return self._create()
-        return self._idle.get()
+            return self._create()
+        except BaseException:  # a net that was never made must not count, or the pool shrinks for good
+            with self._changed:
+                self._created -= 1
+                self._changed.notify()
+            raise
