@@ -7,7 +7,8 @@ the clients saw (by RequestId) and that the gallery's rows match its vector inde
 Open loop (--open-loop): requests arrive at a fixed rate whatever the answers do, as real traffic does. After
 the closed-loop run (which measures the capacity: requests/s at saturation), each action's idle p50 is measured
 (one request at a time), then the same mix is sent at 50% and 80% of that capacity for --duration seconds each;
-per action: p50/p99 and p99 / idle p50 (the target: <= 3).
+per action: p50/p99 and p99 / idle p50 (the target: <= 3). Latency runs from when a client thread sends the
+request; client_send_lag_ms says how long after its arrival time that was (the client shares the server's cores).
 
     .venv/bin/python bench/load.py --duration 45 --clients 16 --workers 2 --open-loop
 
@@ -60,6 +61,7 @@ class Outcome:
     request_id: str
     billable: bool
     measured: bool
+    lag_s: float = 0.0  # open loop: from the request's arrival time to the client sending it (not in latency_s)
 
 
 def b64(data: bytes) -> str:
@@ -136,7 +138,9 @@ class Client(threading.Thread):
         )
         self.host = url.removeprefix("http://")
 
-    def send(self, http: httpx.Client, action_name: str, params: dict[str, Any], measured: bool) -> str:
+    def send(
+        self, http: httpx.Client, action_name: str, params: dict[str, Any], measured: bool, arrival: float = 0.0
+    ) -> str:
         body = json.dumps(params).encode()
         headers = tc3.sign_headers(
             secret_id=self.creds.secret_id,
@@ -155,7 +159,8 @@ class Client(threading.Thread):
             code, request_id = f"client:{type(error).__name__}", ""
         latency = time.perf_counter() - started
         billable = billed(action_name, params) and (code == "Success" or code in BILLABLE_ERRORS)
-        self.sink.append(Outcome(action_name, code, latency, request_id, billable, measured))
+        lag = started - arrival if arrival else 0.0
+        self.sink.append(Outcome(action_name, code, latency, request_id, billable, measured, lag))
         return code
 
     def run(self) -> None:
@@ -187,7 +192,7 @@ class OpenLoop:
             self._local.http = httpx.Client()
         return self._local.http
 
-    def send_one(self, sink: list[Outcome], only: str | None = None) -> None:
+    def send_one(self, sink: list[Outcome], only: str | None = None, arrival: float = 0.0) -> None:
         with self._turn_lock:
             turn = next(self._turn)
         index = turn % len(self.mixes)
@@ -197,7 +202,7 @@ class OpenLoop:
             name, params = mix.next()
         else:
             name, params = next((a, f()) for _, a, f in mix.table if a == only)
-        client.send(self._http(), name, params, True)
+        client.send(self._http(), name, params, True, arrival)
 
     def idle_p50(self, sink: list[Outcome]) -> dict[str, float]:
         """Each action's median latency with nothing else in flight."""
@@ -216,8 +221,9 @@ class OpenLoop:
         with ThreadPoolExecutor(max_workers=256) as pool:
             start = time.perf_counter()
             for i in range(arrivals):
-                time.sleep(max(0.0, start + i / rate - time.perf_counter()))
-                pool.submit(self.send_one, sink)
+                arrival = start + i / rate
+                time.sleep(max(0.0, arrival - time.perf_counter()))
+                pool.submit(self.send_one, sink, None, arrival)
         return sink
 
 
@@ -241,6 +247,8 @@ def open_loop_report(outcomes: list[Outcome], idle: dict[str, float], rate: floa
         "rate_rps": round(rate, 2),
         "answered_rps": round(len(outcomes) / duration, 2),
         "codes": dict(Counter(o.code for o in outcomes).most_common()),
+        # how late the client sent requests after their arrival times: large values mean it did not keep up
+        "client_send_lag_ms": {q: percentile([o.lag_s for o in outcomes], int(q[1:])) for q in ("p50", "p99")},
         "by_action": actions,
     }
 
