@@ -90,6 +90,13 @@ def float_graph(model: ModelSource) -> bytes:
         return Path(options.optimized_model_filepath).read_bytes()
 
 
+# pybind11 builds OpenVINO's numpy bridge lazily, on the first conversion, in a C++ static initializer that runs
+# Python code: a second thread making its own first conversion meanwhile holds the GIL and waits on that static, while
+# the first waits for the GIL (both stopped for ever in data_dispatcher's `tensor.data`, seen 5 times in 12 fresh
+# processes running SFace and ResNet side by side). So each session's first call runs alone in the process.
+_FIRST_CALLS = threading.Lock()
+
+
 @cache
 def _openvino_core() -> Any:
     import openvino
@@ -117,11 +124,20 @@ class OpenVinoSession:
         self._inputs = [SimpleNamespace(name=port.get_any_name()) for port in self._compiled.inputs]
         self._outputs = {port.get_any_name(): port for port in self._compiled.outputs}
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
+        self._called = False
 
     def get_inputs(self) -> list[SimpleNamespace]:
         return self._inputs
 
     def run(self, output_names: list[str] | None, feeds: dict[str, Any]) -> list[Any]:
+        if self._called:
+            return self._run(output_names, feeds)
+        with _FIRST_CALLS:
+            results = self._run(output_names, feeds)
+            self._called = True
+        return results
+
+    def _run(self, output_names: list[str] | None, feeds: dict[str, Any]) -> list[Any]:
         try:
             request = self._idle.get_nowait()
         except queue.Empty:

@@ -4,6 +4,9 @@ geometry: NMS and the similarity-transform estimate, checked against plain refer
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +40,57 @@ def test_sha256_of_file_and_bytes_agree(tmp_path: Path) -> None:
     expected = hashlib.sha256(data).hexdigest()
     assert sha256_of(path) == expected
     assert sha256_of(data) == expected
+
+
+# Two OpenVINO sessions of a one-node graph make their first calls at the same moment, in a fresh process (where
+# pybind11's numpy bridge is not built yet); before the fix, 5-7 of 12 such processes stopped for ever here.
+FIRST_CALLS_AT_ONCE = r"""
+import faulthandler, threading
+import numpy as np
+from onnx import TensorProto, helper
+from facecloud.vision.model_base import OpenVinoSession
+
+faulthandler.dump_traceback_later(60, exit=True)
+x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+graph = helper.make_model(
+    helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "relu", [x], [y]),
+    opset_imports=[helper.make_opsetid("", 13)],
+).SerializeToString()
+sessions = [OpenVinoSession(graph) for _ in range(2)]
+barrier = threading.Barrier(2)
+
+
+def first_call(session):
+    barrier.wait()
+    session.run(None, {"x": np.ones((1, 4), np.float32)})
+
+
+threads = [threading.Thread(target=first_call, args=(s,)) for s in sessions]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print("both answered", flush=True)
+"""
+
+
+def test_first_calls_of_two_openvino_sessions_at_once_do_not_deadlock() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", FIRST_CALLS_AT_ONCE],
+            cwd=repo,
+            env={**os.environ, "PYTHONPATH": str(repo)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    for child in children:
+        out, err = child.communicate(timeout=180)
+        assert child.returncode == 0 and "both answered" in out, err[-4000:]
 
 
 def test_sessions_take_the_thread_count_and_prefer_cuda(pipeline: Pipeline) -> None:
