@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,6 +87,14 @@ class Traffic:
                     (self.acknowledged_billable if billable else self.acknowledged_free).add(response["RequestId"])
 
 
+def _traffic_running(seconds: float, answered: Callable[[], bool], at_most_s: float = 60.0) -> None:
+    """Let the traffic run `seconds`, and on until a first call was answered (a slow machine takes longer)."""
+    time.sleep(seconds)
+    deadline = time.monotonic() + at_most_s
+    while not answered() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def _post(http: httpx.Client, url: str, creds: Credentials, body: bytes) -> dict:
     from tests.hardening.support import signed_post
 
@@ -135,7 +143,7 @@ def test_sigkill_during_billable_calls(make_server):
     threads = [threading.Thread(target=traffic.send, args=(server.url, creds, 200, stop)) for _ in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(3)
+    _traffic_running(3, lambda: bool(traffic.acknowledged_billable))
     server.kill()
     stop.set()
     for thread in threads:
@@ -385,7 +393,7 @@ def test_sigkill_during_enrolment(make_server):
     threads = [threading.Thread(target=enrol, args=(w,)) for w in range(3)]
     for thread in threads:
         thread.start()
-    time.sleep(4)
+    _traffic_running(4, lambda: bool(acknowledged))
     server.kill()
     stop.set()
     for thread in threads:
