@@ -30,7 +30,7 @@ from facecloud.vision.model_base import (
     sha256_of,
 )
 from facecloud.vision.pipeline import Pipeline
-from tests.conftest import need_data
+from tests.conftest import REPO, need_data
 
 
 def test_sha256_of_file_and_bytes_agree(tmp_path: Path) -> None:
@@ -76,12 +76,11 @@ print("both answered", flush=True)
 
 
 def test_first_calls_of_two_openvino_sessions_at_once_do_not_deadlock() -> None:
-    repo = Path(__file__).resolve().parents[2]
     children = [
         subprocess.Popen(
             [sys.executable, "-c", FIRST_CALLS_AT_ONCE],
-            cwd=repo,
-            env={**os.environ, "PYTHONPATH": str(repo)},
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
