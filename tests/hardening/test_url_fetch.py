@@ -3,6 +3,7 @@ strict deadline even when the server drips one byte at a time."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -128,10 +129,29 @@ def test_loopback_refused_without_allow_list(hostile):
         "[2002:a00:1::]",
     ],
 )
-def test_private_addresses_are_refused_before_connecting(host):
-    started = time.monotonic()
+def test_private_addresses_are_refused_before_connecting(host, monkeypatch):
+    connects = _record_connects(monkeypatch)
     assert _fetch_code(f"http://{host}:9/x.jpg", allow="") == "FailedOperation.ImageDownloadError"
-    assert time.monotonic() - started < 0.5
+    assert connects == []
+
+
+def test_an_allowed_address_is_connected_to(monkeypatch):
+    """The control of the test above: its recorder sees the fetcher's connections."""
+    connects = _record_connects(monkeypatch)
+    assert _fetch_code("http://127.0.0.1:9/x.jpg") == "FailedOperation.ImageDownloadError"  # nothing listens there
+    assert connects
+
+
+def _record_connects(monkeypatch) -> list[object]:  # type: ignore[no-untyped-def]
+    connects: list[object] = []
+    connect = socket.socket.connect
+
+    def recorded(sock: socket.socket, address: object) -> None:
+        connects.append(address)
+        connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", recorded)
+    return connects
 
 
 @pytest.mark.parametrize(
