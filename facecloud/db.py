@@ -132,17 +132,22 @@ class Database:
             yield session
 
     @contextmanager
-    def exclusive(self, name: str) -> Iterator[bool]:
-        """Whether this process holds the installation-wide lock `name` for the block; never waits.
+    def exclusive(self, name: str, wait: bool = False) -> Iterator[bool]:
+        """Whether this process holds the installation-wide lock `name` for the block; never waits, unless `wait`
+        (then it waits for the lock and holds it).
 
         For jobs that must run once per installation, not once per node or worker (settlement, alert delivery,
-        change-log compaction). PostgreSQL: a session advisory lock, released when the block ends or the holder's
-        connection dies (a node killed with SIGKILL frees it). SQLite (one machine): a file lock next to the
+        change-log compaction, migrations). PostgreSQL: a session advisory lock, released when the block ends or the
+        holder's connection dies (a node killed with SIGKILL frees it). SQLite (one machine): a file lock next to the
         database, released when the process dies."""
         if not self.is_sqlite:
             key = zlib.crc32(name.encode()) - 2**31
             with self.engine.connect() as conn:
-                held = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}))
+                if wait:
+                    conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+                    held = True
+                else:
+                    held = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}))
                 conn.commit()
                 try:
                     yield held
@@ -157,7 +162,7 @@ class Database:
             return
         with open(f"{path}.{name}.lock", "a") as lock:
             try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 yield False
                 return
@@ -173,7 +178,10 @@ class Database:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         config.attributes["engine"] = self.engine
-        command.upgrade(config, "heads")
+        # Two processes starting on a fresh database (a node and the CLI, two nodes of a cluster) would both create
+        # its tables, and one would fail: "table accounts already exists".
+        with self.exclusive("migrate", wait=True):
+            command.upgrade(config, "heads")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -4,17 +4,19 @@ order, the account face counter, change-log compaction, index training off the r
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from facecloud.db import WriteAbandoned, commit_gate
+from facecloud.db import Database, WriteAbandoned, commit_gate
 from facecloud.errors import ApiError
 from facecloud.gallery import FaceInput, Gallery
 from facecloud.gallery import writes as gallery_service
@@ -229,6 +231,35 @@ def test_an_installation_job_runs_in_one_process_at_a_time(runtime: Runtime) -> 
             assert after
     finally:
         other.db.dispose()
+
+
+def _migrate_together(url: str, start, results) -> None:  # type: ignore[no-untyped-def]
+    start.wait(timeout=60)
+    try:
+        Database(url).migrate()
+        results.put("migrated")
+    except Exception as error:
+        results.put(repr(error))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_two_processes_migrate_a_fresh_database_at_once(request, tmp_path: Path, backend: str) -> None:  # type: ignore[no-untyped-def]
+    """A node and the CLI, or two nodes of a cluster, starting on a fresh database: both find it migrated."""
+    with ExitStack() as stack:
+        url = (
+            stack.enter_context(fresh_postgres_database(request.getfixturevalue("postgres_url")))
+            if backend == "postgres"
+            else f"sqlite:///{tmp_path / 'fresh.db'}"
+        )
+        context = multiprocessing.get_context("fork")
+        start, results = context.Barrier(2), context.Queue()
+        processes = [context.Process(target=_migrate_together, args=(url, start, results)) for _ in range(2)]
+        for process in processes:
+            process.start()
+        outcomes = [results.get(timeout=120) for _ in processes]
+        for process in processes:
+            process.join(timeout=30)
+        assert outcomes == ["migrated", "migrated"]
 
 
 def test_the_gateway_rolls_back_a_write_whose_deadline_passed(runtime: Runtime) -> None:
