@@ -1,4 +1,4 @@
-"""Face detection with YuNet (OpenCV Zoo, int8) through cv2.FaceDetectorYN.
+"""Face detection with YuNet (OpenCV Zoo, int8 weights; facecloud.vision.yunet runs it).
 
 Large images are detected on a downscaled copy and the results mapped back; the scale is chosen so that
 the smallest face asked for (MinFaceSize) still spans enough pixels for YuNet."""
@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facecloud.vision.netpool import NetPool
+from facecloud.vision.yunet import YuNet
 
 # Chosen on detection-voc / detection-counts (bench/detection.py): lower lets background blobs of large
 # portraits through, higher starts losing faces; NMS at 0.3 keeps neighbouring faces in crowds apart.
@@ -66,15 +66,10 @@ class DetectedFace:
 
 
 class FaceDetector:
-    """Thread-safe: cv2.FaceDetectorYN keeps per-input-size state, so each call borrows a net from a pool."""
+    """Thread-safe."""
 
-    def __init__(self, model_path: Path, score_threshold: float = SCORE_THRESHOLD, pool_size: int = 2) -> None:
-        self.model_path = str(model_path)
-        self.score_threshold = score_threshold
-        self._pool: NetPool[cv2.FaceDetectorYN] = NetPool(self._new_net, pool_size)
-
-    def _new_net(self) -> cv2.FaceDetectorYN:
-        return cv2.FaceDetectorYN.create(self.model_path, "", (320, 320), self.score_threshold, NMS_THRESHOLD, TOP_K)
+    def __init__(self, model_path: Path, score_threshold: float = SCORE_THRESHOLD, threads: int = 1) -> None:
+        self._net = YuNet(model_path, score_threshold, NMS_THRESHOLD, TOP_K, threads)
 
     def detect(
         self, bgr: np.ndarray, max_faces: int = 1, min_face_size: int = 34, try_rotations: bool = False
@@ -130,9 +125,7 @@ class FaceDetector:
             if scale == 1.0
             else cv2.resize(bgr, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
         )
-        with self._pool.borrow() as net:
-            net.setInputSize((small.shape[1], small.shape[0]))
-            _, rows = net.detect(small)
+        rows = self._net.detect(small)
         if rows is None:
             return []
         return [f for f in (_to_face(row, 1.0 / scale, width, height) for row in rows) if f is not None]
@@ -153,9 +146,7 @@ class FaceDetector:
         x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
         x1, y1 = min(width, int(cx + half)), min(height, int(cy + half))
         crop = cv2.resize(bgr[y0:y1, x0:x1], None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-        with self._pool.borrow() as net:
-            net.setInputSize((crop.shape[1], crop.shape[0]))
-            _, rows = net.detect(crop)
+        rows = self._net.detect(crop)
         if rows is None:
             return face
         mapped = [_to_face(row, 1.0 / scale, x1 - x0, y1 - y0) for row in rows]

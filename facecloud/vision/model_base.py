@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import queue
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
+    import onnx
     import onnxruntime
 
 ModelSource = str | Path | bytes
@@ -77,17 +79,57 @@ def ort_session(model: ModelSource, threads: int = 1, dequantize: bool = False) 
 
 
 def float_graph(model: ModelSource) -> bytes:
-    """The graph with weights stored quantized (DequantizeLinear on constants, OpenCV Zoo's int8bq blocks) turned
-    into plain float32 weights, by ONNX Runtime's constant folding (OpenVINO reads no block-wise DequantizeLinear)."""
-    import onnxruntime as ort
+    """The graph with weights stored quantized (DequantizeLinear on constants: OpenCV Zoo's int8bq blocks and
+    per-tensor biases) turned into plain float32 weights, dequantized once here with numpy: OpenVINO reads no
+    block-wise DequantizeLinear, and ONNX Runtime refuses per-tensor ones that carry a block size (YuNet's biases)."""
+    import onnx
 
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC  # portable ONNX operators only
-    options.add_session_config_entry("session.disable_quant_qdq", "1")
-    with tempfile.TemporaryDirectory() as folder:
-        options.optimized_model_filepath = str(Path(folder) / "float.onnx")
-        ort.InferenceSession(model if isinstance(model, bytes) else str(model), options, ["CPUExecutionProvider"])
-        return Path(options.optimized_model_filepath).read_bytes()
+    graph = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
+    return _dequantized(graph).SerializeToString()
+
+
+def _dequantized(graph: onnx.ModelProto) -> onnx.ModelProto:
+    from onnx import numpy_helper
+
+    constants = {init.name: numpy_helper.to_array(init) for init in graph.graph.initializer}
+    kept, folded = [], {}
+    for node in graph.graph.node:
+        if node.op_type == "DequantizeLinear" and all(name in constants for name in node.input if name):
+            folded[node.output[0]] = _dequantize(node, [constants[name] if name else None for name in node.input])
+        else:
+            kept.append(node)
+    used = {name for node in kept for name in node.input} | {output.name for output in graph.graph.output}
+    initializers = [init for init in graph.graph.initializer if init.name in used and init.name not in folded]
+    initializers += [numpy_helper.from_array(value, name) for name, value in folded.items() if name in used]
+    del graph.graph.node[:]
+    graph.graph.node.extend(kept)
+    del graph.graph.initializer[:]
+    graph.graph.initializer.extend(initializers)
+    return graph
+
+
+def _dequantize(node: onnx.NodeProto, inputs: list[np.ndarray | None]) -> np.ndarray:
+    """ONNX's DequantizeLinear, (x - zero_point) * scale, per tensor, per axis or per block of `block_size`."""
+    import onnx
+
+    x, scale, zero_point = (*inputs, None)[:3]
+    x = x.astype(np.float32)
+    scale = scale.astype(np.float32)
+    zero_point = np.zeros_like(scale) if zero_point is None else zero_point.astype(np.float32)
+    if scale.size > 1:
+        attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        axis = attributes.get("axis", 1) % x.ndim
+        block = attributes.get("block_size", 0)
+        if block:
+            blocks = np.arange(x.shape[axis]) // block
+            scale, zero_point = scale.take(blocks, axis), zero_point.take(blocks, axis)
+        else:
+            shape = [1] * x.ndim
+            shape[axis] = -1
+            scale, zero_point = scale.reshape(shape), zero_point.reshape(shape)
+    else:
+        scale, zero_point = scale.reshape(()), zero_point.reshape(())
+    return ((x - zero_point) * scale).astype(np.float32)
 
 
 # pybind11 builds OpenVINO's numpy bridge lazily, on the first conversion, in a C++ static initializer that runs

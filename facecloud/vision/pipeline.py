@@ -84,7 +84,7 @@ class Pipeline:
         from facecloud.vision.detector import FaceDetector
 
         cv2.setNumThreads(self.threads)
-        return FaceDetector(self.model_path(zoo.YUNET), pool_size=self.net_pool_size)
+        return FaceDetector(self.model_path(zoo.YUNET), threads=self.threads)
 
     @_locked_once
     def embedder(self) -> FaceEmbedder:
