@@ -112,10 +112,8 @@ def _dequantize(node: onnx.NodeProto, inputs: list[np.ndarray | None]) -> np.nda
     """ONNX's DequantizeLinear, (x - zero_point) * scale, per tensor, per axis or per block of `block_size`."""
     import onnx
 
-    x, scale, zero_point = (*inputs, None)[:3]
-    x = x.astype(np.float32)
-    scale = scale.astype(np.float32)
-    zero_point = np.zeros_like(scale) if zero_point is None else zero_point.astype(np.float32)
+    x, scale = inputs[0].astype(np.float32), inputs[1].astype(np.float32)
+    zero_point = inputs[2].astype(np.float32) if len(inputs) > 2 and inputs[2] is not None else np.zeros_like(scale)
     if scale.size > 1:
         attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         axis = attributes.get("axis", 1) % x.ndim

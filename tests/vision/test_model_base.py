@@ -122,6 +122,40 @@ def test_openvino_runs_the_quantized_sface_as_onnx_runtime_does(pipeline: Pipeli
         assert np.abs(features - expected).max() < 1e-3 * np.abs(expected).max()
 
 
+def test_float_graph_dequantizes_per_tensor_per_axis_and_per_block_as_onnx_runtime_does() -> None:
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    weights = rng.integers(-128, 127, (4, 6), dtype=np.int8)
+    forms = {  # name: (scale, zero point, attributes)
+        "tensor": (np.float32(0.02), np.int8(3), {}),
+        "axis": (rng.random(6, dtype=np.float32), rng.integers(-5, 5, 6, dtype=np.int8), {"axis": 1}),
+        "block": (
+            rng.random((2, 6), dtype=np.float32),
+            rng.integers(-5, 5, (2, 6), dtype=np.int8),
+            {"axis": 0, "block_size": 2},
+        ),
+    }
+    for form, (scale, zero_point, attributes) in forms.items():
+        graph = helper.make_graph(
+            [
+                helper.make_node("DequantizeLinear", ["q", "s", "z"], ["w"], **attributes),
+                helper.make_node("Mul", ["x", "w"], ["y"]),
+            ],
+            form,
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 6])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 6])],
+            [numpy_helper.from_array(v, n) for n, v in (("q", weights), ("s", scale), ("z", zero_point))],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]).SerializeToString()
+        folded = float_graph(model)
+        assert b"DequantizeLinear" not in folded, form
+        x = np.ones((4, 6), np.float32)
+        expected = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        found = ort.InferenceSession(folded, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        np.testing.assert_array_equal(found, expected, err_msg=form)
+
+
 def test_the_engine_follows_the_settings(pipeline: Pipeline) -> None:
     path = pipeline.model_path(zoo.GENDER)
     on_cpu = OpenVinoSession if not has_cuda() else ort.InferenceSession
