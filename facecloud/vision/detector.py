@@ -71,6 +71,11 @@ class FaceDetector:
     def __init__(self, model_path: Path, score_threshold: float = SCORE_THRESHOLD, threads: int = 1) -> None:
         self._net = YuNet(model_path, score_threshold, NMS_THRESHOLD, TOP_K, threads)
 
+    @property
+    def providers(self) -> list[str]:
+        """ONNX Runtime's providers running the network, best first."""
+        return self._net.providers
+
     def detect(
         self, bgr: np.ndarray, max_faces: int = 1, min_face_size: int = 34, try_rotations: bool = False
     ) -> list[DetectedFace]:

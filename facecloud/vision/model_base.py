@@ -60,12 +60,24 @@ def has_cuda() -> bool:
     return "CUDAExecutionProvider" in available_providers()
 
 
-def ort_session(model: ModelSource, threads: int = 1, dequantize: bool = False) -> onnxruntime.InferenceSession:
+def session_providers(available: list[str], sizes_vary: bool = False) -> list[str | tuple[str, dict[str, str]]]:
+    """The providers a session asks for. cuDNN's default exhaustive search benchmarks every convolution algorithm
+    on the first run of each new input shape, so a graph fed many sizes (the detector: one per photo size) takes
+    cuDNN's heuristic choice instead."""
+    if not sizes_vary:
+        return list(available)
+    return [(p, {"cudnn_conv_algo_search": "HEURISTIC"}) if p == "CUDAExecutionProvider" else p for p in available]
+
+
+def ort_session(
+    model: ModelSource, threads: int = 1, dequantize: bool = False, sizes_vary: bool = False
+) -> onnxruntime.InferenceSession:
     """An ONNX Runtime session of a .onnx path or serialized graph, `threads` per call, CUDA first.
 
     dequantize: for a graph whose weights are stored quantized (DequantizeLinear on constants, e.g. OpenCV Zoo's
     int8bq models): the weights are dequantized once, when the session is built, instead of on every run (ONNX
-    Runtime keeps such nodes by default, for its own int8 kernels); the arithmetic stays float32."""
+    Runtime keeps such nodes by default, for its own int8 kernels); the arithmetic stays float32.
+    sizes_vary: the graph's input size changes from call to call (`session_providers`)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -75,7 +87,8 @@ def ort_session(model: ModelSource, threads: int = 1, dequantize: bool = False) 
     if dequantize:
         options.add_session_config_entry("session.disable_quant_qdq", "1")
     source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, sess_options=options, providers=available_providers())
+    providers = session_providers(available_providers(), sizes_vary)
+    return ort.InferenceSession(source, sess_options=options, providers=providers)
 
 
 def float_graph(model: ModelSource) -> bytes:

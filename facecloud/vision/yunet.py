@@ -43,8 +43,12 @@ class YuNet:
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.top_k = top_k
-        self._session = ort_session(any_size_graph(model_path), threads)
+        self._session = ort_session(any_size_graph(model_path), threads, sizes_vary=True)
         self._input = self._session.get_inputs()[0].name
+
+    @property
+    def providers(self) -> list[str]:
+        return self._session.get_providers()
 
     def detect(self, bgr: np.ndarray) -> np.ndarray | None:
         height, width = bgr.shape[:2]

@@ -27,6 +27,7 @@ from facecloud.vision.model_base import (
     has_cuda,
     inference_session,
     ort_session,
+    session_providers,
     sha256_of,
 )
 from facecloud.vision.pipeline import Pipeline
@@ -99,6 +100,16 @@ def test_sessions_take_the_thread_count_and_prefer_cuda(pipeline: Pipeline) -> N
     session = ort_session(pipeline.model_path(zoo.AGE), threads=1)
     assert session.get_providers() == available_providers()
     assert session.get_session_options().intra_op_num_threads == 1
+
+
+def test_a_graph_fed_many_sizes_takes_cudnns_heuristic_algorithm_choice() -> None:
+    both = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert session_providers(both) == both
+    assert session_providers(both, sizes_vary=True) == [
+        ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"}),
+        "CPUExecutionProvider",
+    ]
+    assert session_providers(["CPUExecutionProvider"], sizes_vary=True) == ["CPUExecutionProvider"]
 
 
 def test_openvino_runs_the_quantized_sface_as_onnx_runtime_does(pipeline: Pipeline) -> None:
