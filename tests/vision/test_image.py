@@ -11,11 +11,13 @@ import time
 import zlib
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from facecloud.errors import ApiError
 from facecloud.vision import image as images
+from tests.conftest import need_data
 
 
 def encoded(pil: Image.Image, fmt: str, **save: object) -> str:
@@ -92,6 +94,22 @@ def test_exif_orientation_is_applied() -> None:
     assert (decoded.width, decoded.height) == (100, 200)
     assert decoded.bgr[20, 50].mean() > 200 and decoded.bgr[180, 50].mean() < 50  # white is now on top
     assert decoded.bgr.dtype.name == "uint8" and decoded.bgr.shape == (200, 100, 3)
+
+
+def test_jpeg_pixels_are_pillows_in_every_orientation_and_mode() -> None:
+    """JPEGs decode through OpenCV (one pass); the pixels must be exactly those of Pillow's decode, EXIF transpose
+    and channel swap, for every orientation, colour and grey, baseline and progressive, and CMYK (left to Pillow)."""
+    photo = Image.open(need_data("detection-counts/images/007_B.jpg")).convert("RGB").resize((300, 200))
+    cases = [(photo, orientation, False) for orientation in range(1, 9)]
+    cases += [(photo.convert("L"), orientation, False) for orientation in (1, 6)]
+    cases += [(photo, 8, True), (photo.convert("CMYK"), 1, False)]
+    for picture, orientation, progressive in cases:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        data = encoded(picture, "JPEG", quality=90, exif=exif.tobytes(), progressive=progressive)
+        pillow = ImageOps.exif_transpose(Image.open(io.BytesIO(base64.b64decode(data)))).convert("RGB")
+        expected = np.asarray(pillow)[:, :, ::-1]
+        np.testing.assert_array_equal(images.decode(data, None).bgr, expected, err_msg=f"{picture.mode} {orientation}")
 
 
 # --- Url inputs
