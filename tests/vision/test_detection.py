@@ -72,3 +72,28 @@ def test_embeddings_are_unit_128d(pipeline: Pipeline) -> None:
     vector = pipeline.embed(img, pipeline.largest_face(img))
     assert vector.shape == (128,) and vector.dtype == np.float32
     assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
+
+
+def test_downscale_maps_back_exactly_and_keeps_the_area_average() -> None:
+    """An integer step first for reductions of 4x and more: a point lands where the returned scales say, though the
+    step drops a row and a column, and the pixels stay close to a one-step area resize (a real photo, 4.2x and 7.3x)."""
+    from facecloud.vision.detector import downscale
+
+    canvas = np.zeros((4005, 2003, 3), np.uint8)  # odd sizes: the 2x step drops the last row and column
+    cv2.circle(canvas, (1500, 3400), 12, (255, 255, 255), -1)
+    for target in (960, 1920):  # with the integer step, and without
+        small, scales = downscale(canvas, target / 4005)
+        assert max(small.shape[:2]) in (target - 1, target)
+        ys, xs = np.nonzero(small[:, :, 0])
+        weights = small[ys, xs, 0].astype(float)
+        centre = np.array([np.average(xs, weights=weights), np.average(ys, weights=weights)]) + 0.5
+        assert np.abs(centre / scales - 0.5 - np.array([1500, 3400])).max() < 0.2
+
+    photo = cv2.imread(str(need_data("detection-counts") / "images" / "004_A.jpg"))
+    for target in (960, 550):
+        factor = target / max(photo.shape[:2])
+        small, scales = downscale(photo, factor)
+        direct = cv2.resize(photo, small.shape[1::-1], interpolation=cv2.INTER_AREA)
+        assert np.abs(scales - factor).max() / factor < 0.002
+        assert np.abs(small.astype(int) - direct.astype(int)).mean() < 0.5
+    assert downscale(photo, 1.0)[0] is photo
