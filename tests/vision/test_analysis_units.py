@@ -82,3 +82,21 @@ def test_quality_terms() -> None:
     from facecloud.vision.mesh import HeadPose
 
     assert _pose_ok(HeadPose(0, 5, 0)) == 100 and _pose_ok(HeadPose(0, 60, 0)) == 0
+
+
+def test_brightness_is_the_mean_inside_the_oval_wherever_the_face_lies() -> None:
+    """Read from the oval's bounding box only: the same figure as a mask of the whole image, for faces inside,
+    across the border and outside of it."""
+    from types import SimpleNamespace
+
+    from facecloud.vision.quality import FACE_OVAL, brightness
+
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (300, 200), dtype=np.uint8)
+    angles = np.linspace(0, 2 * np.pi, max(FACE_OVAL) + 1)
+    for cx, cy, radius in ((100, 150, 40), (10, 290, 60), (190, 5, 80), (-90, 150, 50), (100, 150, 0.3)):
+        xy = np.stack([cx + radius * np.cos(angles), cy + 1.3 * radius * np.sin(angles)], 1)
+        mask = np.zeros(grey.shape, np.uint8)
+        cv2.fillPoly(mask, [np.round(xy[list(FACE_OVAL)]).astype(np.int32)], 255)
+        expected = round(float(grey[mask > 0].mean()) / 255 * 100) if mask.any() else 0
+        assert brightness(grey, SimpleNamespace(xy=xy)) == expected, (cx, cy, radius)
