@@ -2,7 +2,8 @@
 (the same action handler called in-process, no HTTP/JSON/signature/metering), measured interleaved in one run.
 
 Photos (../shared/data/detection-counts/images): 1 face = 004_A.jpg (3024x4032) resized to 480x640; 6 faces =
-015_6.jpg (800x533) resized to 1280x853; CompareFace B = 005_A.jpg (the same person) resized to 480x640.
+015_6.jpg (800x533) resized to 1280x853; CompareFace B = 005_A.jpg (the same person) resized to 480x640; "12 MP" =
+004_A.jpg and 005_A.jpg resized to 2976x3968 (a phone photo within Tencent's 4000-px limit for JPEG).
 Prints one JSON line and saves bench/out/vision.png.
 
 Throughput, per server of `--throughput-workers` (default 1 and 2 workers) and per action (CompareFace 1+1,
@@ -44,14 +45,19 @@ def photo(name: str, size: tuple[int, int]) -> str:
 
 
 def cases(actions: set[str]) -> dict[str, tuple[str, dict]]:
-    one, one_b, six = (
+    one, one_b, six, large, large_b = (
         photo("004_A.jpg", (480, 640)),
         photo("005_A.jpg", (480, 640)),
         photo("015_6.jpg", (1280, 853)),
+        photo("004_A.jpg", (2976, 3968)),
+        photo("005_A.jpg", (2976, 3968)),
     )
     wanted = {
         "CompareFace 1+1": ("CompareFace", {"ImageA": one, "ImageB": one_b}),
+        "CompareFace 12 MP": ("CompareFace", {"ImageA": large, "ImageB": large_b}),
         "DetectFace 1": ("DetectFace", {"Image": one}),
+        "DetectFace 12 MP": ("DetectFace", {"Image": large}),
+        "DetectFace 12 MP +quality": ("DetectFace", {"Image": large, "NeedQualityDetection": 1}),
         "DetectFace 6": ("DetectFace", {"Image": six, "MaxFaceNum": 6}),
         "DetectFace 1 +attr+quality": (
             "DetectFace",
@@ -277,6 +283,7 @@ def main() -> None:
                     "1 face": "detection-counts 004_A.jpg -> 480x640",
                     "compare B": "detection-counts 005_A.jpg -> 480x640",
                     "6 faces": "detection-counts 015_6.jpg -> 1280x853",
+                    "12 MP": "detection-counts 004_A.jpg, 005_A.jpg -> 2976x3968",
                 },
                 "latency_ms": results,
                 "throughput": {**throughputs, "clients": args.clients, "seconds": args.seconds},
