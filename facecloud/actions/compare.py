@@ -40,7 +40,7 @@ def chosen_face(ctx: ActionContext, img: DecodedImage, strategy: int) -> Detecte
     return max(faces, key=lambda face: face.score)
 
 
-@action("CompareFace", CompareFaceRequest, service="compare")
+@action("CompareFace", CompareFaceRequest, service="compare", heavy=True)
 def compare_face(req: CompareFaceRequest, ctx: ActionContext) -> dict:
     version = model_version(req.FaceModelVersion, MODEL_VERSIONS)
     vision = ctx.runtime.vision

@@ -19,7 +19,7 @@ class CompareMaskFaceRequest(CompareFaceRequest):
     """CompareFace's fields but NeedRotateDetection and FaceMatchingStrategy (the most confident face is used)."""
 
 
-@action("CompareMaskFace", CompareMaskFaceRequest, service="compare")
+@action("CompareMaskFace", CompareMaskFaceRequest, service="compare", heavy=True)
 def compare_mask_face(req: CompareMaskFaceRequest, ctx: ActionContext) -> dict:
     version = model_version(req.FaceModelVersion, MASK_VERSIONS)
     compared = req.model_copy(

@@ -62,7 +62,7 @@ def _similar_enough(
     return ctx.runtime.vision.models.score(float(np.max(known @ embedding)), version) > threshold
 
 
-@action("CreateFace", CreateFaceRequest, service="person_mgmt")
+@action("CreateFace", CreateFaceRequest, service="person_mgmt", heavy=True)
 def create_face(req: CreateFaceRequest, ctx: ActionContext) -> dict:
     sources = [(None, u) for u in req.Urls] if req.Urls else [(i, None) for i in req.Images]
     if not sources:

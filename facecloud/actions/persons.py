@@ -90,7 +90,7 @@ def _similar_person(ctx: ActionContext, group_id: str, embedding, level: int) ->
     return ""
 
 
-@action("CreatePerson", CreatePersonRequest, service="person_mgmt")
+@action("CreatePerson", CreatePersonRequest, service="person_mgmt", heavy=True)
 def create_person(req: CreatePersonRequest, ctx: ActionContext) -> dict:
     if req.UniquePersonControl not in (0, 1, 2, 3, 4):
         raise ApiError(

@@ -210,21 +210,21 @@ def _grouped(ctx: ActionContext, req: SearchByGroupRequest, kind: str) -> dict:
     return body
 
 
-@action("SearchFaces", SearchFacesRequest, service=search_service)
+@action("SearchFaces", SearchFacesRequest, service=search_service, heavy=True)
 def search_faces(req: SearchFacesRequest, ctx: ActionContext) -> dict:
     return _flat(ctx, req, "face", operator.gt)
 
 
-@action("SearchPersons", SearchFacesRequest, service=search_service)
+@action("SearchPersons", SearchFacesRequest, service=search_service, heavy=True)
 def search_persons(req: SearchFacesRequest, ctx: ActionContext) -> dict:
     return _flat(ctx, req, "person", operator.ge)
 
 
-@action("SearchFacesReturnsByGroup", SearchByGroupRequest, service=search_service)
+@action("SearchFacesReturnsByGroup", SearchByGroupRequest, service=search_service, heavy=True)
 def search_faces_returns_by_group(req: SearchByGroupRequest, ctx: ActionContext) -> dict:
     return _grouped(ctx, req, "face")
 
 
-@action("SearchPersonsReturnsByGroup", SearchByGroupRequest, service=search_service)
+@action("SearchPersonsReturnsByGroup", SearchByGroupRequest, service=search_service, heavy=True)
 def search_persons_returns_by_group(req: SearchByGroupRequest, ctx: ActionContext) -> dict:
     return _grouped(ctx, req, "person")

@@ -32,7 +32,7 @@ def similarity_score(compare_score: float) -> float:
     return min(100.0, compare_score + SHIFT)
 
 
-@action("DetectFaceSimilarity", DetectFaceSimilarityRequest, service="compare")
+@action("DetectFaceSimilarity", DetectFaceSimilarityRequest, service="compare", heavy=True)
 def detect_face_similarity(req: DetectFaceSimilarityRequest, ctx: ActionContext) -> dict[str, Any]:
     compared = compare_face(
         CompareFaceRequest(

@@ -32,11 +32,11 @@ def _verify(req: VerifyRequest, ctx: ActionContext, fused: bool) -> dict:
     }
 
 
-@action("VerifyFace", VerifyRequest, service="verify")
+@action("VerifyFace", VerifyRequest, service="verify", heavy=True)
 def verify_face(req: VerifyRequest, ctx: ActionContext) -> dict:
     return _verify(req, ctx, fused=False)
 
 
-@action("VerifyPerson", VerifyRequest, service="verify")
+@action("VerifyPerson", VerifyRequest, service="verify", heavy=True)
 def verify_person(req: VerifyRequest, ctx: ActionContext) -> dict:
     return _verify(req, ctx, fused=True)

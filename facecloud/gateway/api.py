@@ -190,7 +190,7 @@ class ApiEndpoint:
     def _run(self, action: Action, typed: Any, ctx: ActionContext, outcome: CallOutcome) -> dict[str, Any]:
         def in_slot(handler: Callable[[], dict[str, Any]]) -> dict[str, Any]:
             # Only the handler holds the slot: the ledger commit after it (an fsync) leaves the core to the next call.
-            with self.scheduler.slot_for(action.name, action.request) as run:
+            with self.scheduler.slot_for(action.name, action.request, action.heavy) as run:
                 return run(handler)
 
         try:

@@ -51,6 +51,9 @@ class Action:
     service: Service = None
     # Rate-limit group; actions share Tencent's default 50 QPS per group unless a group says otherwise.
     limit_group: str = ""
+    # Matches faces (comparison, search, verification, enrolment: the embedder on every image it is given): heavy
+    # model work, scheduled apart from detection and analysis (gateway/scheduler.py).
+    heavy: bool = False
 
     def billed_service(self, request: TencentRequest) -> str | None:
         if callable(self.service):
@@ -62,19 +65,19 @@ _REGISTRY: dict[str, Action] = {}
 
 
 def action(
-    name: str, request: type[Req], service: Service = None, limit_group: str = ""
+    name: str, request: type[Req], service: Service = None, limit_group: str = "", heavy: bool = False
 ) -> Callable[[Callable[[Req, ActionContext], dict[str, Any]]], Callable[[Req, ActionContext], dict[str, Any]]]:
     """Register a handler: `@action("DetectFace", DetectFaceRequest, service="detect")`.
 
     The handler is a plain function (typed request, context) -> dict of response fields (no RequestId);
-    it raises facecloud.errors.ApiError for any error."""
+    it raises facecloud.errors.ApiError for any error. heavy=True for an action that matches faces (Action.heavy)."""
 
     def register(
         handler: Callable[[Req, ActionContext], dict[str, Any]],
     ) -> Callable[[Req, ActionContext], dict[str, Any]]:
         if name in _REGISTRY:
             raise ValueError(f"action {name} registered twice")
-        _REGISTRY[name] = Action(name, request, handler, service, limit_group or name)
+        _REGISTRY[name] = Action(name, request, handler, service, limit_group or name, heavy)
         return handler
 
     return register

@@ -12,11 +12,16 @@ RequestLimitExceeded at once instead of letting the wait grow without bound.
 
 Queue order alone cannot keep a 9 ms DetectFace from waiting behind a 100-200 ms CompareFace that holds the slot,
 nor keep the heavy call's threads from taking the core from a light call (even DeletePerson, which does no model
-work) once both run. So actions fall into two classes by their least measured cost (LIGHT_COST_S): each class has
-its own slots (as many by default; FACECLOUD_LIGHT_WORK_SLOTS gives light calls more), and heavy work runs on
-threads of a lower OS priority (facecloud.priority): a light call starts at once and the kernel gives it the core
-the heavy call was using; the heavy call goes on with what light work leaves (never nothing: a niced thread keeps a
-share of a contended core, and light work is itself bounded by its slots)."""
+work) once both run. So actions fall into two classes: heavy ones match faces (registered with heavy=True:
+comparison, search, verification, enrolment; each runs the embedder on every image, several times the work of a
+detection), light ones detect and analyse (DetectFace, AnalyzeFace, DetectLiveFace). Each class has its own slots
+(as many by default; FACECLOUD_LIGHT_WORK_SLOTS gives light calls more), and heavy work runs on threads of a lower
+OS priority (facecloud.priority): a light call starts at once and the kernel gives it the core the heavy call was
+using; the heavy call goes on with what light work leaves (never nothing: a niced thread keeps a share of a
+contended core, and light work is itself bounded by its slots). The class is declared, not measured: a threshold on
+each action's least time in a slot depended on the machine (on a faster one SearchFaces, 41 ms, came under 50 ms)
+and on the requests (one CreatePerson that failed fast, no face, made CreatePerson light for good), and then 50-100 ms
+calls held the light slots."""
 
 from __future__ import annotations
 
@@ -43,11 +48,6 @@ IMAGE_FIELDS = frozenset({"Image", "Url", "ImageA", "ImageB", "UrlA", "UrlB", "I
 DEFAULT_QUEUE_LIMIT = 32
 COST_SMOOTHING = 0.2  # weight of the newest measurement in an action's running mean cost
 INITIAL_COST_S = 0.05
-# An action whose least time in a slot so far is above this is heavy (CompareFace, SearchFaces, CreatePerson: ~100 ms
-# idle), else light (DetectFace 9, DetectLiveFace 18, AnalyzeFace 24 ms idle on LFW photos). The least time, not the
-# running mean: under load every action's time in a slot grows (a shared machine made DetectFace's mean pass 50 ms
-# and put it behind CompareFace), its uncontended time does not.
-LIGHT_COST_S = 0.05
 LIGHT, HEAVY = "light", "heavy"
 
 
@@ -139,7 +139,6 @@ class ModelWorkScheduler:
         queue_limit: int = DEFAULT_QUEUE_LIMIT,
         max_wait_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
-        light_cost_s: float = LIGHT_COST_S,
         heavy_nice: int = HEAVY_WORK_NICE,
         light_slots: int = 0,
     ) -> None:
@@ -148,12 +147,10 @@ class ModelWorkScheduler:
         self.light_slots = light_slots if light_slots > 0 else self.slots
         self.queue_limit = max(1, queue_limit)
         self.max_wait_s = max_wait_s
-        self.light_cost_s = light_cost_s
         self.heavy_nice = heavy_nice
         self._clock = clock
         self._lock = threading.Lock()
         self._cost: dict[str, float] = {}
-        self._least: dict[str, float] = {}
         self._pools = {
             cls: _SlotPool(count, self.queue_limit, clock, self.cost)
             for cls, count in ((LIGHT, self.light_slots), (HEAVY, self.slots))
@@ -163,27 +160,25 @@ class ModelWorkScheduler:
     def cost(self, action: str) -> float:
         return self._cost.get(action, INITIAL_COST_S)
 
-    def work_class(self, action: str) -> str:
-        return HEAVY if self._least.get(action, INITIAL_COST_S) > self.light_cost_s else LIGHT
-
-    def slot_for(self, action: str, request_type: type[BaseModel]) -> AbstractContextManager[Runner]:
+    def slot_for(self, action: str, request_type: type[BaseModel], heavy: bool) -> AbstractContextManager[Runner]:
         """A slot when the action does model work; nothing to wait for otherwise. Gives the runner to call the
         work with (on a lower-priority thread for heavy work, here for light work)."""
-        return self.slot(action) if does_model_work(request_type) else nullcontext(run_here)
+        return self.slot(action, heavy) if does_model_work(request_type) else nullcontext(run_here)
 
     @contextmanager
-    def slot(self, action: str) -> Iterator[Runner]:
+    def slot(self, action: str, heavy: bool = False) -> Iterator[Runner]:
+        pool = self._pools[HEAVY if heavy else LIGHT]
         with self._lock:
-            work_class = self.work_class(action)
-            pool = self._pools[work_class]
             ticket = pool.enter(action)
         if not ticket.granted.is_set():
             self._wait(pool, ticket)
-        started = self._clock()
+        started, finished = self._clock(), False
         try:
-            yield self._run_heavy if work_class == HEAVY else run_here
+            yield self._run_heavy if heavy else run_here
+            finished = True
         finally:
-            self._leave(pool, action, self._clock() - started)
+            # Only finished work teaches the cost: a call that fails fast (no face) says nothing of the action's work.
+            self._leave(pool, action, self._clock() - started if finished else None)
 
     def waiting(self) -> dict[str, int]:
         with self._lock:
@@ -214,9 +209,9 @@ class ModelWorkScheduler:
                 pool.withdraw(ticket)
                 raise wait_timeout_error(self.max_wait_s)
 
-    def _leave(self, pool: _SlotPool, action: str, busy_s: float) -> None:
+    def _leave(self, pool: _SlotPool, action: str, busy_s: float | None) -> None:
         with self._lock:
-            old = self._cost.get(action)
-            self._cost[action] = busy_s if old is None else (1 - COST_SMOOTHING) * old + COST_SMOOTHING * busy_s
-            self._least[action] = min(busy_s, self._least.get(action, busy_s))
+            if busy_s is not None:
+                old = self._cost.get(action)
+                self._cost[action] = busy_s if old is None else (1 - COST_SMOOTHING) * old + COST_SMOOTHING * busy_s
             pool.leave()

@@ -12,7 +12,7 @@ import pytest
 from facecloud.config import Settings
 from facecloud.errors import ApiError
 from facecloud.gateway.registry import registry
-from facecloud.gateway.scheduler import HEAVY, LIGHT, ModelWorkScheduler, does_model_work
+from facecloud.gateway.scheduler import ModelWorkScheduler, does_model_work
 from facecloud.priority import thread_nice
 from facecloud.vision.pipeline import IMAGES_IN_PARALLEL, Pipeline
 
@@ -32,10 +32,12 @@ def wait_until(condition, timeout: float = 5.0) -> None:  # type: ignore[no-unty
         time.sleep(0.005)
 
 
-def occupy(scheduler: ModelWorkScheduler, action: str, release: threading.Event, log: list[str]) -> threading.Thread:
+def occupy(
+    scheduler: ModelWorkScheduler, action: str, release: threading.Event, log: list[str], heavy: bool = False
+) -> threading.Thread:
     def run() -> None:
         try:
-            with scheduler.slot(action):
+            with scheduler.slot(action, heavy):
                 log.append(action)
                 release.wait(5)
         except ApiError as error:
@@ -106,7 +108,7 @@ def test_each_action_has_its_own_bounded_queue() -> None:
 def test_the_freed_slot_goes_to_the_highest_response_ratio() -> None:
     clock = FakeClock()
     scheduler = ModelWorkScheduler(slots=1, clock=clock)
-    measure(scheduler, clock, {"CompareFace": 1.0, "DetectFace": 0.1, "SearchFaces": 0.5})  # all heavy
+    measure(scheduler, clock, {"CompareFace": 1.0, "DetectFace": 0.1, "SearchFaces": 0.5})  # one class here
     release, log = threading.Event(), []
     holder = occupy(scheduler, "SearchFaces", release, log)
     wait_until(lambda: log == ["SearchFaces"])
@@ -128,7 +130,7 @@ def test_the_freed_slot_goes_to_the_highest_response_ratio() -> None:
 def test_a_heavy_action_is_not_starved() -> None:
     clock = FakeClock()
     scheduler = ModelWorkScheduler(slots=1, clock=clock)
-    measure(scheduler, clock, {"CompareFace": 1.0, "DetectFace": 0.1, "SearchFaces": 0.5})  # all heavy
+    measure(scheduler, clock, {"CompareFace": 1.0, "DetectFace": 0.1, "SearchFaces": 0.5})  # one class here
     release, log = threading.Event(), []
     holder = occupy(scheduler, "SearchFaces", release, log)
     wait_until(lambda: log == ["SearchFaces"])
@@ -146,17 +148,14 @@ def test_a_heavy_action_is_not_starved() -> None:
 def test_a_light_call_does_not_wait_behind_heavy_work() -> None:
     """One slot per class: a DetectFace starts while a CompareFace holds the heavy slot, and a second CompareFace
     waits for the heavy slot although the light one is free."""
-    clock = FakeClock()
-    scheduler = ModelWorkScheduler(slots=1, clock=clock)
-    measure(scheduler, clock, {"CompareFace": 0.2, "DetectFace": 0.01})
-    assert (scheduler.work_class("CompareFace"), scheduler.work_class("DetectFace")) == (HEAVY, LIGHT)
+    scheduler = ModelWorkScheduler(slots=1)
     release, log = threading.Event(), []
-    heavy = occupy(scheduler, "CompareFace", release, log)
+    heavy = occupy(scheduler, "CompareFace", release, log, heavy=True)
     wait_until(lambda: log == ["CompareFace"])
     light = occupy(scheduler, "DetectFace", at_once(), log)
     light.join(5)
     assert log == ["CompareFace", "DetectFace"]  # served while the heavy one still runs
-    second_heavy = occupy(scheduler, "CompareFace", at_once(), log)
+    second_heavy = occupy(scheduler, "CompareFace", at_once(), log, heavy=True)
     wait_until(lambda: scheduler.waiting() == {"CompareFace": 1})
     release.set()
     for thread in (heavy, second_heavy):
@@ -164,24 +163,42 @@ def test_a_light_call_does_not_wait_behind_heavy_work() -> None:
     assert log == ["CompareFace", "DetectFace", "CompareFace"]
 
 
-def test_the_class_follows_the_least_time_so_a_slowed_light_action_stays_light() -> None:
+def test_the_actions_that_match_faces_are_heavy_and_the_others_light() -> None:
+    """Declared with the action, so neither the machine's speed nor a call that fails fast moves an action."""
+    actions = registry()
+    heavy = {name for name, spec in actions.items() if spec.heavy}
+    assert heavy == {
+        "CompareFace",
+        "CompareMaskFace",
+        "CreateFace",
+        "CreatePerson",
+        "DetectFaceSimilarity",
+        "SearchFaces",
+        "SearchFacesReturnsByGroup",
+        "SearchPersons",
+        "SearchPersonsReturnsByGroup",
+        "VerifyFace",
+        "VerifyPerson",
+    }
+    assert all(does_model_work(actions[name].request) for name in heavy)
+
+
+def test_a_call_that_fails_does_not_teach_the_cost() -> None:
     clock = FakeClock()
     scheduler = ModelWorkScheduler(slots=1, clock=clock)
-    measure(scheduler, clock, {"DetectFace": 0.01, "CompareFace": 0.2})
-    for _ in range(10):  # the machine is loaded: DetectFace now takes 120 ms in its slot
-        measure(scheduler, clock, {"DetectFace": 0.12})
-    assert scheduler.cost("DetectFace") > scheduler.light_cost_s  # the running mean (queue order) follows the load
-    assert scheduler.work_class("DetectFace") == LIGHT
-    assert scheduler.work_class("CompareFace") == HEAVY
+    measure(scheduler, clock, {"CreatePerson": 0.2})
+    with pytest.raises(ApiError), scheduler.slot("CreatePerson", heavy=True):
+        clock.now += 0.002  # no face: answered at once
+        raise ApiError("InvalidParameterValue.NoFaceInPhoto", "No face.", "没有人脸。")
+    assert scheduler.cost("CreatePerson") == 0.2
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="threads have their own nice value on Linux only")
 def test_heavy_work_runs_at_a_lower_priority_and_light_work_where_it_is() -> None:
     clock = FakeClock()
     scheduler = ModelWorkScheduler(slots=1, clock=clock, heavy_nice=5)
-    measure(scheduler, clock, {"CompareFace": 0.2, "DetectFace": 0.01})
     here = thread_nice()
-    with scheduler.slot("CompareFace") as run:
+    with scheduler.slot("CompareFace", heavy=True) as run:
         heavy_nice = run(thread_nice)
     with scheduler.slot("DetectFace") as run:
         light_nice = run(thread_nice)
@@ -190,17 +207,15 @@ def test_heavy_work_runs_at_a_lower_priority_and_light_work_where_it_is() -> Non
 
 
 def test_an_error_of_heavy_work_reaches_the_caller_and_frees_the_slot() -> None:
-    clock = FakeClock()
-    scheduler = ModelWorkScheduler(slots=1, clock=clock)
-    measure(scheduler, clock, {"CompareFace": 0.2})
+    scheduler = ModelWorkScheduler(slots=1)
 
     def fail() -> None:
         raise ApiError("InvalidParameterValue.NoFaceInPhoto", "No face.", "没有人脸。")
 
-    with pytest.raises(ApiError) as error, scheduler.slot("CompareFace") as run:
+    with pytest.raises(ApiError) as error, scheduler.slot("CompareFace", heavy=True) as run:
         run(fail)
     assert error.value.code == "InvalidParameterValue.NoFaceInPhoto"
-    with scheduler.slot("CompareFace") as run:  # the slot came back
+    with scheduler.slot("CompareFace", heavy=True) as run:  # the slot came back
         assert run(lambda: 42) == 42
 
 
@@ -264,14 +279,12 @@ def test_a_full_queue_answers_request_limit_exceeded_over_http(tmp_path) -> None
 
 def test_light_calls_have_their_own_larger_share_of_slots() -> None:
     """Two light slots beside one heavy: two DetectFace calls run at once, a third waits; heavy work is unchanged."""
-    clock = FakeClock()
-    scheduler = ModelWorkScheduler(slots=1, clock=clock, light_slots=2)
-    measure(scheduler, clock, {"CompareFace": 0.2, "DetectFace": 0.01})
+    scheduler = ModelWorkScheduler(slots=1, light_slots=2)
     release, log = threading.Event(), []
     running = [occupy(scheduler, "DetectFace", release, log) for _ in range(2)]
     wait_until(lambda: log == ["DetectFace", "DetectFace"])
     third = occupy(scheduler, "DetectFace", release, log)
-    heavy = occupy(scheduler, "CompareFace", release, log)
+    heavy = occupy(scheduler, "CompareFace", release, log, heavy=True)
     wait_until(lambda: scheduler.waiting() == {"DetectFace": 1} and len(log) == 3)
     assert log[-1] == "CompareFace"
     release.set()
