@@ -182,7 +182,7 @@ def downscale(bgr: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     really resized by.
 
     OpenCV's area resampling is several times faster at an integer factor, so for reductions of 4x and more an
-    integer step goes first, leaving at least 2x to the exact resampler: a last step near 1x blurs (4x then 1.03x
+    integer step goes first, leaving at least 2x to the exact resampler: a last step near 1x blurs (7x then 1.04x
     moved a box by 6% of the face against the one-step resize), 2x and more keeps the pixels close to it. The
     integer step drops the last rows and columns that do not fill a whole block (fewer than the step); the scales
     returned map what is left exactly."""
