@@ -30,10 +30,12 @@ def load_image(
     url: str | None,
     need_rotate: int = 0,
     fields: tuple[str, str] = ("Image", "Url"),
+    detect_only: int = 0,
 ) -> DecodedImage:
-    """The decoded image of a request's (Image, Url) pair; `fields` names the pair in the ImageEmpty message."""
+    """The decoded image of a request's (Image, Url) pair; `fields` names the pair in the ImageEmpty message.
+    detect_only: see Pipeline.decode."""
     require_image(image, url, fields)
-    return ctx.runtime.vision.decode(image=image, url=url, need_rotate=bool(need_rotate))
+    return ctx.runtime.vision.decode(image=image, url=url, need_rotate=bool(need_rotate), detect_only=detect_only)
 
 
 def require_image(image: str | None, url: str | None, fields: tuple[str, str] = ("Image", "Url")) -> None:

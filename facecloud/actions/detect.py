@@ -120,11 +120,13 @@ def face_quality_info(quality: FaceQuality | None) -> dict[str, Any]:
 def detect_face(req: DetectFaceRequest, ctx: ActionContext) -> dict[str, Any]:
     version = model_version(req.FaceModelVersion, DETECT_FACE_VERSIONS)
     vision = ctx.runtime.vision
-    image = load_image(ctx, req.Image, req.Url, req.NeedRotateDetection)
+    want_attributes, want_quality = req.NeedFaceAttributes == 1, req.NeedQualityDetection == 1
+    # Boxes alone need only the detector's pixels: a 12-MP photo is decoded at half its size.
+    detect_only = 0 if want_attributes or want_quality else req.MinFaceSize
+    image = load_image(ctx, req.Image, req.Url, req.NeedRotateDetection, detect_only=detect_only)
     faces = vision.detect(image, max_faces=req.MaxFaceNum, min_face_size=req.MinFaceSize)
     if not faces:
         raise no_face()
-    want_attributes, want_quality = req.NeedFaceAttributes == 1, req.NeedQualityDetection == 1
     if want_attributes or want_quality:
         analyses = vision.analyzer.analyze(image.bgr, faces, attributes=want_attributes, quality=want_quality)
     else:

@@ -57,6 +57,14 @@ class DetectedFace:
     def area(self) -> int:
         return self.width * self.height
 
+    def rescaled(self, factors: np.ndarray, width: int, height: int) -> DetectedFace:
+        """The face in an image resized by factors (x, y) to width x height (box clipped to it, landmarks not)."""
+        fx, fy = (float(f) for f in factors)
+        x0, y0 = max(round(self.x * fx), 0), max(round(self.y * fy), 0)
+        x1, y1 = min(round((self.x + self.width) * fx), width), min(round((self.y + self.height) * fy), height)
+        points = (self.landmarks * factors).astype(np.float32)
+        return replace(self, x=x0, y=y0, width=x1 - x0, height=y1 - y0, landmarks=points)
+
     def as_yunet_row(self) -> np.ndarray:
         """The 15-number row cv2.FaceRecognizerSF.alignCrop expects (box, 5 points, score)."""
         return np.array(
@@ -175,6 +183,12 @@ def detection_scales(width: int, height: int, min_face_size: int) -> tuple[float
         return coarse, None
     fine = min(1.0, MAX_DETECT_LONG_SIDE / long_side, MIN_DETECTABLE_PX / min_face_size)
     return coarse, (fine if fine > coarse * 1.25 else None)
+
+
+def largest_detection_scale(width: int, height: int, min_face_size: int) -> float:
+    """The largest scale detect() resizes a width x height image to (rotations and the padded pass use less)."""
+    coarse, fine = detection_scales(width, height, min_face_size)
+    return max(coarse, fine or 0.0)
 
 
 def downscale(bgr: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,7 +20,7 @@ from facecloud.errors import ApiError
 from facecloud.priority import lower_this_thread
 from facecloud.vision import image as images
 from facecloud.vision import model_base, zoo
-from facecloud.vision.detector import DetectedFace
+from facecloud.vision.detector import DetectedFace, largest_detection_scale
 
 if TYPE_CHECKING:
     from facecloud.vision.analysis import FaceAnalyzer
@@ -185,20 +185,34 @@ class Pipeline:
 
     # --- the steps ---
 
-    def decode(self, image: str | None = None, url: str | None = None, need_rotate: bool = False) -> DecodedImage:
+    def decode(
+        self, image: str | None = None, url: str | None = None, need_rotate: bool = False, detect_only: int = 0
+    ) -> DecodedImage:
+        """detect_only=MinFaceSize: the image is only for detect(), with that smallest face: a large JPEG is
+        decoded no larger than the detector needs (a 12-MP photo at half its size), and has no full-size pixels."""
         return images.decode(
             image,
             url,
             timeout_s=self.settings.url_fetch_timeout_s,
             allow_cidrs=self.settings.url_allow_cidrs,
             need_rotate=need_rotate,
+            detection_scale=partial(largest_detection_scale, min_face_size=detect_only) if detect_only else None,
         )
 
     def detect(self, img: DecodedImage, max_faces: int = 1, min_face_size: int = 34) -> list[DetectedFace]:
-        """Faces, largest first (at most max_faces); rotations are tried when the image asked for it."""
-        return self.detector.detect(
-            img.bgr, max_faces=max_faces, min_face_size=min_face_size, try_rotations=img.need_rotate
+        """Faces, largest first (at most max_faces); rotations are tried when the image asked for it. In the
+        photo's own pixels, also for an image decoded smaller (DecodedImage.scales)."""
+        scales = img.scales
+        faces = self.detector.detect(
+            img.pixels,
+            max_faces=max_faces,
+            min_face_size=int(min_face_size * min(scales)),
+            try_rotations=img.need_rotate,
         )
+        if img.size is None:
+            return faces
+        faces = [face.rescaled(1 / scales, img.width, img.height) for face in faces]
+        return [face for face in faces if max(face.width, face.height) >= min_face_size]
 
     def largest_face(self, img: DecodedImage, min_face_size: int = 34) -> DetectedFace:
         faces = self.detect(img, max_faces=1, min_face_size=min_face_size)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 
 import cv2
 import numpy as np
+import pytest
 
 from facecloud.vision.image import decode_bytes
 from facecloud.vision.pipeline import Pipeline
@@ -97,3 +99,34 @@ def test_downscale_maps_back_exactly_and_keeps_the_area_average() -> None:
         assert np.abs(scales - factor).max() / factor < 0.002
         assert np.abs(small.astype(int) - direct.astype(int)).mean() < 0.5
     assert downscale(photo, 1.0)[0] is photo
+
+
+def test_a_large_jpeg_decoded_for_detection_only_gives_the_same_faces(pipeline: Pipeline) -> None:
+    """A 12-MP phone photo whose boxes alone are asked for is decoded at half its size (libjpeg's scaled decode):
+    the same faces, in the photo's own pixels, also when its EXIF orientation turns it; it has no full pixels."""
+    from functools import partial
+
+    from PIL import Image, ImageOps
+
+    from facecloud.vision.detector import largest_detection_scale
+
+    photo = ImageOps.exif_transpose(Image.open(need_data("detection-counts") / "images" / "004_A.jpg"))
+    photo = photo.convert("RGB").resize((2976, 3968), Image.Resampling.LANCZOS)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: shown upright only once the orientation is applied
+    stored = photo.transpose(Image.Transpose.ROTATE_90)
+    for picture, extra in ((photo, {}), (stored, {"exif": exif.tobytes()})):
+        buffer = io.BytesIO()
+        picture.save(buffer, "JPEG", quality=92, **extra)
+        whole = decode_bytes(buffer.getvalue())
+        small = decode_bytes(buffer.getvalue(), detection_scale=partial(largest_detection_scale, min_face_size=34))
+        assert (small.width, small.height) == (whole.width, whole.height) == (2976, 3968)
+        assert small.pixels.shape[:2] == (1984, 1488)
+        with pytest.raises(ValueError):
+            small.bgr  # noqa: B018
+        expected = pipeline.detect(whole, max_faces=5, min_face_size=34)
+        found = pipeline.detect(small, max_faces=5, min_face_size=34)
+        assert len(found) == len(expected) == 1
+        for a, b in zip(found, expected, strict=True):
+            assert iou((a.x, a.y, a.width, a.height), (b.x, b.y, b.width, b.height)) > 0.97
+            assert np.abs(a.landmarks - b.landmarks).max() < 0.01 * b.width
