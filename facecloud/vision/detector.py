@@ -245,14 +245,9 @@ def _to_face(row: np.ndarray, scales: np.ndarray, width: int, height: int) -> De
 def _shift_into(face: DetectedFace, pad: int, scales: np.ndarray, width: int, height: int) -> DetectedFace | None:
     """A face found on a canvas of the image resized by scales (x, y) and padded by `pad`, in the original
     width x height frame (box clipped to it, landmarks not)."""
-    scale_x, scale_y = (float(s) for s in scales)
-    x0, y0 = max(round((face.x - pad) / scale_x), 0), max(round((face.y - pad) / scale_y), 0)
-    x1 = min(round((face.x + face.width - pad) / scale_x), width)
-    y1 = min(round((face.y + face.height - pad) / scale_y), height)
-    if x1 - x0 < 1 or y1 - y0 < 1:
-        return None
-    points = ((face.landmarks - np.float32([pad, pad])) / scales).astype(np.float32)
-    return replace(face, x=x0, y=y0, width=x1 - x0, height=y1 - y0, landmarks=points)
+    shifted = replace(face, x=face.x - pad, y=face.y - pad, landmarks=face.landmarks - np.float32([pad, pad]))
+    mapped = shifted.rescaled(1 / scales, width, height)
+    return mapped if mapped.width >= 1 and mapped.height >= 1 else None
 
 
 def _unrotate(face: DetectedFace, code: int, width: int, height: int) -> DetectedFace:
