@@ -115,8 +115,11 @@ def decode_bytes(
         factor = reduction(detection_scale(*pil.size)) if detection_scale else 1
         if factor == 1:
             return DecodedImage(_decode_jpeg(data), fmt, need_rotate)
-        size = pil.size[::-1] if pil.getexif().get(EXIF_ORIENTATION, 1) in TURNED_ORIENTATIONS else pil.size
-        return DecodedImage(_decode_jpeg(data, factor), fmt, need_rotate, size=(int(size[0]), int(size[1])))
+        width, height = pil.size
+        turned = pil.getexif().get(EXIF_ORIENTATION, 1) in TURNED_ORIENTATIONS
+        return DecodedImage(
+            _decode_jpeg(data, factor), fmt, need_rotate, (height, width) if turned else (width, height)
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -133,8 +136,8 @@ def decode_bytes(
 
 def reduction(scale: float) -> int:
     """The largest of JPEG's decode reductions (1, 2, 4, 8) that keeps at least twice the detector's `scale`: the
-    detector's own resize then still averages 2x and more (a last step near 1x blurs, detector.downscale; at 4x a
-    12-MP photo's box moved by 9% of the face)."""
+    detector's own resize then still averages 2x and more (a last step near 1x blurs, detector.downscale; at 1/4
+    the worst box of 6 large-photo cases overlapped the whole decode's by IoU 0.914, at 1/2 by 0.993)."""
     factor = 1
     while factor < 8 and 2 * factor * 2 * scale <= 1:
         factor *= 2
