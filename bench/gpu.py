@@ -6,9 +6,9 @@ On a machine with an NVIDIA GPU, CUDA 12 and a package registry (prepared here, 
     .venv/bin/pip uninstall -y onnxruntime && .venv/bin/pip install onnxruntime-gpu==1.31.1   # CUDA 12 build
     .venv/bin/python bench/gpu.py [--images 2000] [--batch 64] [--repeat 50]
 
-onnxruntime-gpu 1.31.1 is PyPI's newest (there is no 1.32.0 beside the CPU pin); the vision and gateway tests and this script pass on
-ONNX Runtime 1.31.1. The GPU machine lent to development sessions cannot run it (CUDA 13 image, no registry, 64 MiB
-carried per call against a 244-MiB wheel): docs/vision.md, GPU.
+onnxruntime-gpu 1.31.1 is PyPI's newest (there is no 1.32.0 beside the CPU pin); the vision and gateway tests and
+this script pass on ONNX Runtime 1.31.1. The GPU machine lent to development sessions cannot run it (CUDA 13 image,
+no registry, 64 MiB carried per call against a 244-MiB wheel): docs/vision.md, GPU.
 
 The pipeline picks ONNX Runtime's CUDA provider when it is installed (Pipeline.has_cuda): SFace then runs on
 ONNX Runtime in batches (all crops of an enrolment batch and their mirrors in one call); YuNet detection runs on
