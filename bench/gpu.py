@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 from prerequisites import require_data
-from vision import cases, direct_runner
+from vision import back_to_back_ms, cases, direct_runner, percentiles
 
 from facecloud.config import Settings
 from facecloud.vision.image import decode_bytes
@@ -71,19 +70,10 @@ def compare_latency(data_dir: Path, repeat: int) -> dict:
 
     run = direct_runner(data_dir)
     name, body = cases(set(registry()))["CompareFace 1+1"]
-    for _ in range(5):
+    for _ in range(4):  # warm-up (CUDA kernels), beside the one back_to_back_ms makes
         run(name, body)
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run(name, body)
-        times.append(1000 * (time.perf_counter() - started))
-    ordered = sorted(times)
-    return {
-        "p50_ms": round(statistics.median(ordered), 1),
-        "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1),
-        "repeat": repeat,
-    }
+    latency = percentiles(back_to_back_ms(run, name, body, repeat, clock=time.perf_counter))
+    return {"p50_ms": latency["p50"], "p95_ms": latency["p95"], "repeat": repeat}
 
 
 def engine_of(session) -> str:  # type: ignore[no-untyped-def]
