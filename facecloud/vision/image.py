@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 from facecloud.errors import ApiError
 
@@ -40,7 +40,6 @@ REDUCED_DECODE = {
     4: cv2.IMREAD_REDUCED_COLOR_4,
     8: cv2.IMREAD_REDUCED_COLOR_8,
 }
-EXIF_ORIENTATION = 0x0112
 TURNED_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
 
 
@@ -113,13 +112,12 @@ def decode_bytes(
     _check_dimensions(pil.size, fmt)
     if fmt == "JPG" and pil.mode in ("RGB", "L"):
         factor = reduction(detection_scale(*pil.size)) if detection_scale else 1
-        if factor == 1:
-            return DecodedImage(_decode_jpeg(data), fmt, need_rotate)
-        width, height = pil.size
-        turned = pil.getexif().get(EXIF_ORIENTATION, 1) in TURNED_ORIENTATIONS
-        return DecodedImage(
-            _decode_jpeg(data, factor), fmt, need_rotate, (height, width) if turned else (width, height)
-        )
+        size = None
+        if factor > 1:  # the pixels come out smaller: keep the photo's own (displayed) size beside them
+            width, height = pil.size
+            turned = pil.getexif().get(ExifTags.Base.Orientation, 1) in TURNED_ORIENTATIONS
+            size = (height, width) if turned else (width, height)
+        return DecodedImage(_decode_jpeg(data, factor), fmt, need_rotate, size)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

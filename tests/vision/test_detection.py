@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+from functools import partial
 
 import cv2
 import numpy as np
 import pytest
+from PIL import Image, ImageOps
 
+from facecloud.vision.detector import largest_detection_scale
 from facecloud.vision.image import decode_bytes
 from facecloud.vision.pipeline import Pipeline
 from tests.conftest import need_data
@@ -104,12 +107,6 @@ def test_downscale_maps_back_exactly_and_keeps_the_area_average() -> None:
 def test_a_large_jpeg_decoded_for_detection_only_gives_the_same_faces(pipeline: Pipeline) -> None:
     """A 12-MP phone photo whose boxes alone are asked for is decoded at half its size (libjpeg's scaled decode):
     the same faces, in the photo's own pixels, also when its EXIF orientation turns it; it has no full pixels."""
-    from functools import partial
-
-    from PIL import Image, ImageOps
-
-    from facecloud.vision.detector import largest_detection_scale
-
     photo = ImageOps.exif_transpose(Image.open(need_data("detection-counts") / "images" / "004_A.jpg"))
     photo = photo.convert("RGB").resize((2976, 3968), Image.Resampling.LANCZOS)
     exif = Image.Exif()
