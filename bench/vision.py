@@ -13,7 +13,10 @@ of the same action run in-process, back to back (measured in the same run, after
 saturated server cannot avoid. A call alone, after a pause, takes more CPU (cold caches: `compute_ms_cold`, the
 interleaved calls of the latency phase), which would flatter the ratio.
 On a shared machine other processes take cores too: `available_cores` counts the cores that were idle or used by
-the server during the phase, and `ratio_available` compares with what those allow.
+the server during the phase, and `ratio_available` compares with what those allow. Cores that all work at once
+share caches and memory bandwidth, so a call then takes more CPU than alone: `all_cores_rps` is the action's rate
+in-process with one thread per core calling it back to back (no server), and `ratio_all_cores` compares with it;
+the gap between the ratios tells the hardware's share of the shortfall from the service's.
 Usage: .venv/bin/python bench/vision.py [--repeat 30] [--workers 2] [--seconds 10] [--throughput-workers 1,2]"""
 
 from __future__ import annotations
@@ -168,7 +171,7 @@ def throughput(client_factory, name: str, body: dict, clients: int, seconds: flo
     }
 
 
-def with_cores_allow(result: dict, compute_ms: float) -> dict:
+def with_cores_allow(result: dict, compute_ms: float, in_process_rps: float) -> dict:
     cores = os.cpu_count() or 1
     allow = cores * 1000 / compute_ms
     allow_available = result["available_cores"] * 1000 / compute_ms
@@ -179,13 +182,36 @@ def with_cores_allow(result: dict, compute_ms: float) -> dict:
         "ratio": round(result["rps"] / allow, 3),
         "available_cores_allow_rps": round(allow_available, 2),
         "ratio_available": round(result["rps"] / allow_available, 3),
+        "all_cores_rps": round(in_process_rps, 2),
+        "ratio_all_cores": round(result["rps"] / in_process_rps, 3),
     }
+
+
+def all_cores_rps(direct, name: str, body: dict, seconds: float) -> float:  # type: ignore[no-untyped-def]
+    """Calls/s of the action in-process, one thread per core calling it back to back for `seconds`."""
+    stop = time.monotonic() + seconds
+    counts: list[int] = []
+
+    def loop() -> None:
+        calls = 0
+        while time.monotonic() < stop:
+            direct(name, body)
+            calls += 1
+        counts.append(calls)
+
+    threads = [threading.Thread(target=loop) for _ in range(os.cpu_count() or 1)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.monotonic() - started)
 
 
 THROUGHPUT_CASES = ("CompareFace 1+1", "DetectFace 1")
 
 
-def measure_throughput(data_dir: Path, workers: int, args: argparse.Namespace, compute_ms: dict[str, float]) -> dict:
+def measure_throughput(data_dir: Path, workers: int, args: argparse.Namespace, latency: dict[str, dict]) -> dict:
     from facecloud.gateway.registry import registry
 
     server, endpoint = start_server(data_dir, workers, {"FACECLOUD_RATE_LIMIT_QPS": "100000"})
@@ -200,7 +226,9 @@ def measure_throughput(data_dir: Path, workers: int, args: argparse.Namespace, c
             result = throughput(
                 lambda: sdk_client(endpoint, account), name, body, args.clients, args.seconds, server.pid
             )
-            results[label] = with_cores_allow(result, compute_ms[label])
+            results[label] = with_cores_allow(
+                result, latency[label]["compute_ms_per_call"], latency[label]["all_cores_rps"]
+            )
         return results
     finally:
         stop_server(server)
@@ -283,11 +311,12 @@ def main() -> None:
                     ),
                     "compute_ms_cold": round(statistics.median(direct_cpu_ms), 1),
                 }
+                if label in THROUGHPUT_CASES:
+                    results[label]["all_cores_rps"] = round(all_cores_rps(direct, name, body, args.seconds / 2), 2)
         finally:
             stop_server(server)
-        compute_ms = {label: results[label]["compute_ms_per_call"] for label in THROUGHPUT_CASES}
         throughputs = {
-            f"workers_{workers}": measure_throughput(data_dir / f"tp-{workers}", workers, args, compute_ms)
+            f"workers_{workers}": measure_throughput(data_dir / f"tp-{workers}", workers, args, results)
             for workers in (int(w) for w in args.throughput_workers.split(",") if w)
         }
     plot(results, OUT / "vision.png")
