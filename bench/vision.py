@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -137,26 +138,38 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def throughput(client_factory, name: str, body: dict, clients: int, seconds: float, server_pgid: int) -> dict:  # type: ignore[no-untyped-def]
-    """Closed-loop load: req/s, latency p50/p99, server CPU per call, and the cores the server could have had."""
+def closed_loop(
+    make_call: Callable[[], Callable[[], object]], threads: int, seconds: float
+) -> tuple[list[float], float]:
+    """`threads` threads, each calling its own make_call() back to back for `seconds`: ms per call, seconds taken."""
     latencies: list[float] = []
     stop = time.monotonic() + seconds
 
     def loop() -> None:
-        client = client_factory()
+        call = make_call()
         while time.monotonic() < stop:
             started = time.perf_counter()
-            client.call_json(name, unique(body))
+            call()
             latencies.append(1000 * (time.perf_counter() - started))
 
-    threads = [threading.Thread(target=loop) for _ in range(clients)]
-    cpu_before, (busy_before, idle_before) = group_cpu_seconds(server_pgid), machine_cpu_seconds()
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
     started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - started
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return latencies, time.monotonic() - started
+
+
+def throughput(client_factory, name: str, body: dict, clients: int, seconds: float, server_pgid: int) -> dict:  # type: ignore[no-untyped-def]
+    """Closed-loop load: req/s, latency p50/p99, server CPU per call, and the cores the server could have had."""
+
+    def sdk_call() -> Callable[[], object]:
+        client = client_factory()
+        return lambda: client.call_json(name, unique(body))
+
+    cpu_before, (busy_before, idle_before) = group_cpu_seconds(server_pgid), machine_cpu_seconds()
+    latencies, elapsed = closed_loop(sdk_call, clients, seconds)
     server_cpu = group_cpu_seconds(server_pgid) - cpu_before
     busy, idle = machine_cpu_seconds()
     busy, idle = busy - busy_before, idle - idle_before
@@ -189,23 +202,8 @@ def with_cores_allow(result: dict, compute_ms: float, in_process_rps: float) -> 
 
 def all_cores_rps(direct, name: str, body: dict, seconds: float) -> float:  # type: ignore[no-untyped-def]
     """Calls/s of the action in-process, one thread per core calling it back to back for `seconds`."""
-    stop = time.monotonic() + seconds
-    counts: list[int] = []
-
-    def loop() -> None:
-        calls = 0
-        while time.monotonic() < stop:
-            direct(name, body)
-            calls += 1
-        counts.append(calls)
-
-    threads = [threading.Thread(target=loop) for _ in range(os.cpu_count() or 1)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(counts) / (time.monotonic() - started)
+    calls, elapsed = closed_loop(lambda: partial(direct, name, body), os.cpu_count() or 1, seconds)
+    return len(calls) / elapsed
 
 
 THROUGHPUT_CASES = ("CompareFace 1+1", "DetectFace 1")
